@@ -1,0 +1,6 @@
+"""Entry point: ``python -m lightning_lstm fit --config configs/default.yaml``."""
+
+from lightning_lstm.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The command line: LightningCLI with the package's DataModule, LightningModule and always-on callbacks.
+
+``python -m lightning_lstm fit --config configs/default.yaml`` (also ``validate``, ``test``, ``predict``,
+``--print_config``). Each always-on callback has its own config group: ``checkpoint``, ``lr_monitor``,
+``forecast_plot``, ``predictions``.
+"""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from lightning_lstm.data.datamodule import TimeSeriesDataModule
+from lightning_lstm.model.forecast_plot import ForecastPlot
+from lightning_lstm.model.module import LSTMForecaster
+from lightning_lstm.model.prediction_writer import ForecastWriter
+
+
+class LightningLSTMCLI(LightningCLI):
+    """LightningCLI that links the data's sizes to the model and adds the project's callbacks as config groups."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/loss",
+                "checkpoint.mode": "min",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-epoch{epoch:03d}-step{step}",
+                "checkpoint.auto_insert_metric_name": False,
+                "checkpoint.save_on_exception": True,
+            }
+        )
+        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
+        parser.set_defaults({"lr_monitor.logging_interval": "step"})
+        parser.add_lightning_class_args(ForecastPlot, "forecast_plot")
+        parser.add_lightning_class_args(ForecastWriter, "predictions")
+        # Sizes the model needs come from the data config, without running setup() (Lightning issue #17275).
+        parser.link_arguments("data.num_features", "model.input_size", apply_on="instantiate")
+        parser.link_arguments("data.num_targets", "model.num_targets", apply_on="instantiate")
+        parser.link_arguments("data.horizon", "model.horizon", apply_on="parse")
+
+
+def main(args: list[str] | None = None, run: bool = True) -> LightningLSTMCLI:
+    """Build the CLI (``args`` default to ``sys.argv``); the same entry point as the ``lightning-lstm`` script."""
+    return LightningLSTMCLI(
+        LSTMForecaster,
+        TimeSeriesDataModule,
+        trainer_class=pl.Trainer,
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+        args=args,
+        run=run,
+    )

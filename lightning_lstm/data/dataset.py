@@ -1,0 +1,115 @@
+"""Batches of windows gathered from one contiguous array, clipped and scaled on the fly.
+
+The series is stored once (``O(N)`` memory, a memory-mapped ``.npy`` stays mapped); each batch gathers its ``B`` windows
+with one fancy index, so nothing is materialised per window. ``__getitems__`` serves a whole batch in one call, and
+:func:`collate_windows` passes it through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lightning_lstm.data.statistics import FittedStatistics
+from lightning_lstm.data.windows import WindowIndex
+
+
+class WindowDataset(Dataset):
+    """Windows of a :class:`WindowIndex` as model batches.
+
+    A batch is a dict: ``x`` (B, L, F) scaled inputs, ``window_id`` (B,) start rows, ``series`` (B,),
+    ``target_center`` / ``target_scale`` (B, T) to map outputs back to the original scale, and unless
+    ``with_targets`` is False: ``y`` (B, H, T) scaled targets, ``y_raw`` (B, H, T) targets on the original scale
+    (never clipped), ``naive`` (B, H, T) the last observed target, ``seasonal_naive`` (B, H, T) the value one season
+    earlier and ``seasonal_valid`` (B,) where that history exists.
+    """
+
+    def __init__(
+        self,
+        values: np.ndarray,
+        index: WindowIndex,
+        stats: FittedStatistics,
+        feature_idx: list[int],
+        target_idx: list[int],
+        lookback: int,
+        horizon: int,
+        series_starts: np.ndarray,
+        clip_inputs: bool = True,
+        clip_targets: bool = False,
+        with_targets: bool = True,
+        season_length: int | None = None,
+        window_norm: str = "none",
+    ) -> None:
+        self.values = values
+        self.index = index
+        self.feature_idx = torch.tensor(feature_idx)
+        self.target_idx = torch.tensor(target_idx)
+        self.lookback, self.horizon = lookback, horizon
+        self.series_starts = series_starts
+        self.clip_inputs, self.clip_targets = clip_inputs, clip_targets
+        self.with_targets = with_targets
+        self.season_length = season_length or None
+        self.window_norm = window_norm
+        self.low = torch.from_numpy(stats.clip_low).float()  # (S, C)
+        self.high = torch.from_numpy(stats.clip_high).float()
+        self.center = torch.from_numpy(stats.center).float()
+        self.scale = torch.from_numpy(stats.scale).float()
+        width = lookback + (horizon if with_targets else 0)
+        self._offsets = np.arange(width, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.__getitems__([i]).items()}
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        starts, series = self.index.starts(np.asarray(indices))  # (B,), (B,)
+        rows = starts[:, None] + self._offsets  # (B, W), W = L (+ H)
+        block = torch.from_numpy(np.asarray(self.values[rows], dtype=np.float32))  # (B, W, C)
+        s = torch.from_numpy(series)
+        low, high = self.low[s][:, None, :], self.high[s][:, None, :]  # (B, 1, C)
+        center, scale = self.center[s][:, None, :], self.scale[s][:, None, :]
+        inputs = block[:, : self.lookback, :]  # (B, L, C)
+        if self.clip_inputs:
+            inputs = torch.maximum(torch.minimum(inputs, high), low)
+        inputs = (inputs - center) / scale
+        if self.window_norm == "last":
+            # Level-free windows: every column minus its last input value, so a trend never leaves the training range.
+            level = inputs[:, -1:, :]  # (B, 1, C), scaled units
+            inputs = inputs - level
+            center = center + level * scale  # outputs map back to the original scale through the shifted center
+        batch = {
+            "x": inputs[:, :, self.feature_idx],  # (B, L, F)
+            "window_id": torch.from_numpy(starts),
+            "series": s,
+            "target_center": center[:, 0, self.target_idx],  # (B, T)
+            "target_scale": scale[:, 0, self.target_idx],
+        }
+        if self.with_targets:
+            raw = block[:, self.lookback :, :]  # (B, H, C)
+            clipped = torch.maximum(torch.minimum(raw, high), low) if self.clip_targets else raw
+            batch["y"] = ((clipped - center) / scale)[:, :, self.target_idx]  # (B, H, T)
+            batch["y_raw"] = raw[:, :, self.target_idx]
+            batch["naive"] = block[:, self.lookback - 1 : self.lookback, self.target_idx].expand(-1, self.horizon, -1)
+            batch.update(self._seasonal_naive(starts, series))
+        return batch
+
+    def _seasonal_naive(self, starts: np.ndarray, series: np.ndarray) -> dict[str, torch.Tensor]:
+        """For target step h (1-based) the value ``m * ceil(h / m)`` steps earlier, m the season length."""
+        B, H, T = len(starts), self.horizon, len(self.target_idx)
+        if self.season_length is None:
+            return {"seasonal_naive": torch.full((B, H, T), float("nan")), "seasonal_valid": torch.zeros(B, dtype=torch.bool)}
+        m = self.season_length
+        h = np.arange(1, H + 1)
+        rows = starts[:, None] + self.lookback + h - 1 - m * -(-h // m)  # (B, H)
+        valid = (rows >= self.series_starts[series][:, None]).all(axis=1)
+        gathered = np.asarray(self.values[np.maximum(rows, 0)], dtype=np.float32)[:, :, self.target_idx.numpy()]
+        valid &= np.isfinite(gathered).all(axis=(1, 2))
+        return {"seasonal_naive": torch.from_numpy(gathered), "seasonal_valid": torch.from_numpy(valid)}
+
+
+def collate_windows(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The dataset already returns a collated batch; the default collate would split it apart again."""
+    return batch

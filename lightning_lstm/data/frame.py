@@ -1,0 +1,56 @@
+"""The in-memory (or memory-mapped) form of one or many series: one contiguous value array plus offsets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class SeriesFrame:
+    """Rows of all series stacked in time order, series after series.
+
+    Attributes:
+        values: ``(N, C)`` float32 array (possibly a read-only ``np.memmap``); NaN marks a missing value.
+        columns: names of the ``C`` columns.
+        series_names: one name per series.
+        offsets: ``(S + 1,)`` int64 row offsets; series ``s`` owns rows ``offsets[s]:offsets[s + 1]``.
+        times: ``(N,)`` int64 timestamps (ns since epoch for datetimes, integer steps otherwise), or ``None`` when
+            the time is the row position (``.npy`` files), so no ``N``-sized index is allocated.
+        is_datetime: whether ``times`` are datetimes.
+        time_step: the regular step between rows (ns for datetimes, else in steps); ``None`` if unknown.
+        source: where the rows came from, for messages.
+    """
+
+    values: np.ndarray
+    columns: list[str]
+    series_names: list[str]
+    offsets: np.ndarray
+    times: np.ndarray | None
+    is_datetime: bool
+    time_step: int | None
+    source: str
+
+    @property
+    def num_series(self) -> int:
+        return len(self.series_names)
+
+    def column_index(self, names: list[str]) -> list[int]:
+        return [self.columns.index(name) for name in names]
+
+    def time_of(self, rows: np.ndarray) -> np.ndarray:
+        """Timestamps (int64) of global row positions."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows.copy() if self.times is None else self.times[rows]
+
+    def series_of(self, rows: np.ndarray) -> np.ndarray:
+        """Series index of global row positions."""
+        return np.searchsorted(self.offsets, np.asarray(rows), side="right") - 1
+
+    def format_times(self, times: np.ndarray) -> list[str]:
+        """Readable timestamps for messages, logs and prediction files."""
+        if self.is_datetime:
+            return [str(t) for t in pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns")]
+        return [str(int(t)) for t in times]

@@ -1,0 +1,90 @@
+"""Window positions by index arithmetic: a few segments per series, never one entry (or one copy) per window.
+
+A window starting at global row ``s`` reads inputs from rows ``[s, s + lookback)`` and targets from rows
+``[s + lookback, s + lookback + horizon)``. Its id is ``s``: it maps back to the series and timestamps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class WindowIndex:
+    """Segments of evenly spaced window starts: segment ``k`` holds ``count[k]`` starts ``first[k] + i * stride``."""
+
+    first: np.ndarray
+    count: np.ndarray
+    series: np.ndarray
+    stride: int
+
+    def __post_init__(self) -> None:
+        self._cumulative = np.concatenate([[0], np.cumsum(self.count)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self._cumulative[-1])
+
+    def starts(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start rows and series of window numbers ``idx`` (any shape) -> two int64 arrays of that shape."""
+        idx = np.asarray(idx, dtype=np.int64)
+        segment = np.searchsorted(self._cumulative, idx, side="right") - 1
+        return self.first[segment] + (idx - self._cumulative[segment]) * self.stride, self.series[segment]
+
+    def all_starts(self) -> np.ndarray:
+        return self.starts(np.arange(len(self)))[0]
+
+
+def clean_runs(finite: np.ndarray, begin: int, end: int) -> list[tuple[int, int]]:
+    """``[a, b)`` runs of rows in ``[begin, end)`` where ``finite`` is True."""
+    mask = np.concatenate([[False], finite[begin:end], [False]])
+    edges = np.flatnonzero(np.diff(mask.astype(np.int8)))
+    return [(begin + int(a), begin + int(b)) for a, b in zip(edges[0::2], edges[1::2])]
+
+
+def build_window_index(
+    target_spans: list[tuple[int, int]],
+    series_starts: np.ndarray,
+    lookback: int,
+    horizon: int,
+    stride: int,
+    finite: np.ndarray | None = None,
+) -> WindowIndex:
+    """Windows whose targets lie wholly inside ``target_spans[s]`` and whose inputs stay inside series ``s``.
+
+    Args:
+        target_spans: per series, ``[lo, hi)`` rows where the split's targets may lie.
+        series_starts: per series, its first row: inputs may reach back into an earlier split, never another series.
+        lookback: input steps ``L``.
+        horizon: target steps ``H``.
+        stride: steps between consecutive window starts (counted from the split's first window).
+        finite: ``(N,)`` rows free of missing values; windows touching any other row are skipped (``missing: drop``).
+    """
+    width = lookback + horizon
+    first, count, series = [], [], []
+    for s, (lo, hi) in enumerate(target_spans):
+        begin = max(int(series_starts[s]), lo - lookback)  # first start whose targets begin at or after lo
+        last = hi - width  # last start whose targets end by hi
+        if last < begin:
+            continue
+        runs = [(begin, last + width)] if finite is None else clean_runs(finite, begin, last + width)
+        for a, b in runs:
+            aligned = begin + -(-(a - begin) // stride) * stride  # first start >= a on the split's stride grid
+            n = (b - width - aligned) // stride + 1
+            if n > 0:
+                first.append(aligned)
+                count.append(n)
+                series.append(s)
+    return WindowIndex(
+        np.array(first, dtype=np.int64), np.array(count, dtype=np.int64), np.array(series, dtype=np.int64), stride
+    )
+
+
+def last_windows(offsets: np.ndarray, lookback: int) -> WindowIndex:
+    """One input window per series ending at its last row (forecasting the steps after the data)."""
+    lengths = np.diff(offsets)
+    keep = np.flatnonzero(lengths >= lookback)
+    return WindowIndex(
+        (offsets[1:][keep] - lookback).astype(np.int64), np.ones(len(keep), dtype=np.int64), keep.astype(np.int64), 1
+    )

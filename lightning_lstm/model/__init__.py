@@ -1,0 +1,1 @@
+"""The LSTM regressor (plain nn.Module), its LightningModule wrapper, metrics, plots and prediction output."""

@@ -1,0 +1,166 @@
+"""The LightningModule: loss, metrics on the original scale, optimizer and scheduler wiring, gradient-norm logging.
+
+Run: ``python -m lightning_lstm fit --config configs/default.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import nn
+from torchmetrics import MeanMetric
+
+from lightning_lstm.model.metrics import BaselineComparison, forecast_metrics
+from lightning_lstm.model.param_groups import weight_decay_groups
+from lightning_lstm.model.regressor import LSTMRegressor
+
+LOSSES = ("mse", "huber", "l1")
+
+
+class LSTMForecaster(pl.LightningModule):
+    """An LSTM regressor trained on scaled windows and scored on the original scale.
+
+    Args:
+        input_size: features per step (linked from ``data.num_features``).
+        num_targets: target columns (linked from ``data.num_targets``).
+        horizon: forecast steps (linked from ``data.horizon``).
+        hidden_size: LSTM units per layer.
+        num_layers: stacked LSTM layers.
+        dropout: dropout between LSTM layers and in the MLP head.
+        bidirectional: also read each window backwards.
+        head: ``linear`` or ``mlp`` head on the last time step's hidden state.
+        loss: training loss on scaled targets: ``mse``, ``huber`` or ``l1``.
+        huber_delta: the Huber loss's switch point (in scaled units).
+        optimizer: optimizer class and arguments; biases and norm weights get no weight decay.
+        scheduler: learning-rate scheduler (``null`` for none); ReduceLROnPlateau watches ``scheduler_monitor``.
+        scheduler_monitor: the logged metric ReduceLROnPlateau follows; ``train/loss_epoch`` when there is no
+            validation split.
+    """
+
+    def __init__(
+        self,
+        input_size: int = 1,
+        num_targets: int = 1,
+        horizon: int = 4,
+        hidden_size: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        head: Literal["linear", "mlp"] = "linear",
+        loss: Literal["mse", "huber", "l1"] = "mse",
+        huber_delta: float = 1.0,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        scheduler: LRSchedulerCallable | None = torch.optim.lr_scheduler.ReduceLROnPlateau,
+        scheduler_monitor: str = "val/loss",
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"model.loss must be one of {LOSSES}, got {loss!r}")
+        if huber_delta <= 0:
+            raise ValueError(f"model.huber_delta must be > 0, got {huber_delta}")
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.net = LSTMRegressor(input_size, num_targets, horizon, hidden_size, num_layers, dropout, bidirectional, head)
+        self.loss_fn = {
+            "mse": nn.MSELoss(reduction="none"),
+            "huber": nn.HuberLoss(reduction="none", delta=huber_delta),
+            "l1": nn.L1Loss(reduction="none"),
+        }[loss]
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.val_loss = MeanMetric()
+        self.val_metrics = forecast_metrics("val/")
+        self.test_metrics = forecast_metrics("test/")
+        self.test_baselines = BaselineComparison(horizon)
+        self.best_val_loss = float("inf")
+        self.last_train_step: dict[str, torch.Tensor] = {}
+        self._grad_norm: tuple[int, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, L, F) -> (B, H, T), scaled units
+
+    def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        prediction = self(batch["x"])  # (B, H, T)
+        per_window = self.loss_fn(prediction, batch["y"]).mean(dim=(1, 2))  # (B,)
+        loss = per_window.mean()
+        if stage == "train":
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(per_window))
+            self.last_train_step = {
+                "loss": loss.detach(), "window_losses": per_window.detach(), "window_ids": batch["window_id"],
+            }
+        return loss, prediction
+
+    @staticmethod
+    def to_original_scale(prediction: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Scaled (B, H, T) outputs back to the data's units with each window's target statistics."""
+        return prediction * batch["target_scale"][:, None, :] + batch["target_center"][:, None, :]
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")[0]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, prediction = self._shared_step(batch, "val")
+        self.val_loss.update(loss, weight=len(prediction))
+        self.val_metrics.update(self.to_original_scale(prediction, batch).flatten(), batch["y_raw"].flatten())
+
+    def on_validation_epoch_end(self) -> None:
+        val_loss = self.val_loss.compute()  # synced across ranks by torchmetrics
+        self.val_loss.reset()
+        self.log("val/loss", val_loss, prog_bar=True)
+        self.log_dict(self.val_metrics.compute())
+        self.val_metrics.reset()
+        if not self.trainer.sanity_checking:
+            self.best_val_loss = min(self.best_val_loss, float(val_loss))
+            self.log("hp_metric", self.best_val_loss)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, prediction = self._shared_step(batch, "test")
+        forecast = self.to_original_scale(prediction, batch)
+        self.log("test/loss", loss, batch_size=len(prediction), sync_dist=True)
+        self.test_metrics.update(forecast.flatten(), batch["y_raw"].flatten())
+        self.test_baselines.update(forecast, batch)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.compute())
+        self.log_dict(self.test_baselines.compute("test/"))
+        self.test_metrics.reset()
+        self.test_baselines.reset()
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        output = {"window_id": batch["window_id"], "forecast": self.to_original_scale(self(batch["x"]), batch)}
+        if "y_raw" in batch:
+            output["truth"] = batch["y_raw"]
+        return output
+
+    def pre_clip_grad_norm(self) -> torch.Tensor:
+        """Total L2 norm of the gradients before clipping, computed once per optimizer step (no host sync)."""
+        step = self.trainer.global_step
+        if self._grad_norm is None or self._grad_norm[0] != step:
+            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
+            self._grad_norm = (step, norm)
+        return self._grad_norm[1]
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.log("train/grad_norm", self.pre_clip_grad_norm(), on_step=True, on_epoch=False)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(weight_decay_groups(self))
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        monitor = self.hparams.scheduler_monitor
+        datamodule = getattr(self.trainer, "datamodule", None)
+        has_validation = getattr(datamodule, "has_validation", True) and self.trainer.limit_val_batches != 0
+        if monitor.startswith("val/") and not has_validation:
+            rank_zero_warn(
+                f"model.scheduler_monitor is {monitor!r} but there is no validation split: ReduceLROnPlateau follows "
+                "'train/loss_epoch' instead. Set data.val_fraction > 0 to schedule on held-out data."
+            )
+            monitor = "train/loss_epoch"
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": "epoch"}}

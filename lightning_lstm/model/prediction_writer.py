@@ -1,0 +1,98 @@
+"""Write forecasts on the original scale, with timestamps, series and horizon step, once, from all ranks."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+log = logging.getLogger(__name__)
+
+
+class ForecastWriter(BasePredictionWriter):
+    """Collects ``predict`` outputs from every rank and writes one file, ordered by series, time and horizon step.
+
+    Columns: ``series``, ``forecast_origin`` (last input timestamp), ``timestamp`` (of the forecast step),
+    ``step`` (1..H), then one ``<target>`` column per target, and in backtests ``<target>_true`` beside it.
+
+    Args:
+        output_path: file to write; relative paths land in the run folder. ``.csv`` or ``.parquet`` (needs pyarrow).
+        overwrite: replace an existing file; otherwise an existing file is an error and is kept intact.
+    """
+
+    def __init__(self, output_path: str = "predictions.csv", overwrite: bool = False) -> None:
+        super().__init__(write_interval="epoch")
+        suffix = Path(output_path).suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise ValueError(f"predictions.output_path must end in .csv or .parquet, got {output_path!r}")
+        self.output_path = output_path
+        self.overwrite = overwrite
+        self.written: Path | None = None
+
+    def resolve_path(self, trainer: pl.Trainer) -> Path:
+        path = Path(self.output_path)
+        return path if path.is_absolute() else Path(trainer.log_dir or trainer.default_root_dir) / path
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        path = self.resolve_path(trainer)
+        if trainer.is_global_zero:  # fail before predicting, not after
+            if path.exists() and not self.overwrite:
+                raise ValueError(f"predictions.output_path: {path} exists; set predictions.overwrite: true or a new path")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(path.parent, os.W_OK):
+                raise ValueError(f"predictions.output_path: folder {path.parent} is not writable; choose another path")
+
+    def write_on_epoch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Any, batch_indices: Any
+    ) -> None:
+        batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        local = {key: torch.cat([b[key] for b in batches]).cpu().numpy() for key in batches[0]} if batches else {}
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            gathered: list[dict[str, np.ndarray]] = [None] * dist.get_world_size()  # type: ignore[list-item]
+            dist.all_gather_object(gathered, local)
+            parts = [part for part in gathered if part]
+            local = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]} if parts else {}
+        if not trainer.is_global_zero or not local:
+            return
+        table = self.build_table(trainer.datamodule, local)
+        path = self.resolve_path(trainer)
+        if path.suffix.lower() == ".parquet":
+            table.to_parquet(path, index=False)
+        else:
+            table.to_csv(path, index=False)
+        self.written = path
+        log.info("wrote %d forecasts of %d windows to %s", len(table), table["window_id"].nunique(), path)
+
+    @staticmethod
+    def build_table(datamodule: Any, outputs: dict[str, np.ndarray]) -> pd.DataFrame:
+        """One row per (window, horizon step), ordered by series, forecast origin and step."""
+        forecast_mode = "truth" not in outputs
+        order = np.argsort(outputs["window_id"], kind="stable")  # window ids are start rows: series, then time
+        ids = outputs["window_id"][order]
+        forecast = outputs["forecast"][order]  # (B, H, T)
+        B, H, T = forecast.shape
+        windows = datamodule.describe_windows(ids, forecast=forecast_mode)
+        origin_rows = ids + datamodule.hparams.lookback - 1
+        frame = datamodule.frame
+        table = pd.DataFrame(
+            {
+                "window_id": np.repeat(ids, H),
+                "series": np.repeat(windows["series"].to_numpy(), H),
+                "forecast_origin": np.repeat(frame.format_times(frame.time_of(origin_rows)), H),
+                "timestamp": frame.format_times(datamodule.target_times(ids, forecast=forecast_mode).reshape(-1)),
+                "step": np.tile(np.arange(1, H + 1), B),
+            }
+        )
+        for t, name in enumerate(datamodule.target_columns):
+            table[name] = forecast[:, :, t].reshape(-1)
+            if not forecast_mode:
+                table[f"{name}_true"] = outputs["truth"][order][:, :, t].reshape(-1)
+        return table

@@ -1,0 +1,209 @@
+"""Robust, streaming spike scoring of one scalar per training step (the loss, or the gradient norm).
+
+Pure Python on purpose: no Lightning, no torch, no numpy. At ``window=50`` a Python ``sorted`` of 50 floats is far
+cheaper than numpy's per-call overhead, so one :meth:`SpikeDetector.update` costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Mode = Literal["upper", "lower", "both"]
+
+_MAD_TO_SIGMA = 1.4826  # 1 / Phi^-1(3/4): makes the MAD a consistent estimate of a Gaussian sigma.
+_MODES = ("upper", "lower", "both")
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeVerdict:
+    """The outcome of scoring one value.
+
+    Attributes:
+        is_spike: whether the value is a spike (always ``True`` for a non-finite value, even during warm-up).
+        score: robust z-score ``(value - baseline) / spread``, signed (a value below the baseline scores negative);
+            ``inf`` for a non-finite value; ``nan`` when there was no baseline yet.
+        baseline: the median of the rolling window before this value (``nan`` if the window was empty).
+        spread: the robust scale used for the score, ``1.4826 * MAD`` with its floor (``nan`` if the window was empty).
+        value: the value that was scored.
+        warm: whether the warm-up was over, i.e. whether a finite value could have been a spike.
+    """
+
+    is_spike: bool
+    score: float
+    baseline: float
+    spread: float
+    value: float
+    warm: bool
+
+
+class SpikeDetector:
+    """Scores each value against the median and MAD of the last ``window`` accepted values.
+
+    A finite value is a spike when the detector is warm (``warmup`` values observed) and, for ``mode="upper"``,
+    both ``score >= threshold`` and ``value - median > relative_floor * |median|``. The second condition keeps
+    tiny absolute wiggles on a flat loss from counting. The spread is floored at ``relative_floor * |median| /
+    threshold`` (and at ``min_spread``) so a perfectly flat stream (MAD == 0) followed by a real jump still scores
+    a finite, large z instead of dividing by zero; with that floor the two conditions agree when the MAD is tiny.
+
+    Trend: the median of a falling window lags *above* the newest values, so a steadily falling loss scores
+    negative and, with upward-only scoring, cannot raise false spikes; a step down (a plateau ending) likewise only
+    lowers scores. The trend widens the MAD a little, which costs some sensitivity but no false alarms.
+
+    Baseline hygiene: a non-finite value never enters the window. A finite spike enters it *clipped* to the
+    decision boundary ``median + threshold * spread`` (winsorised) rather than being dropped: its influence on the
+    median and MAD is bounded like that of an ordinary high value, yet a genuine, sustained upward level shift is
+    absorbed after roughly ``window / 2`` steps instead of being flagged forever (which dropping spikes would do,
+    since the window would then never see the new level). Values seen during the warm-up enter unclipped: they
+    are what the baseline is made of.
+
+    Warm-up counts observed values (global steps, if called once per step); the detector knows nothing about
+    epochs, so it is never re-applied after an epoch boundary or a resume from :meth:`state_dict`.
+
+    Args:
+        window: how many accepted values form the rolling baseline.
+        warmup: how many values to observe before a finite value may be a spike.
+        threshold: robust z-score at or above which a value may be a spike.
+        relative_floor: a spike must also exceed the median by this fraction of ``|median|``.
+        mode: ``"upper"`` (only upward deviations count), ``"lower"`` or ``"both"``.
+        min_spread: absolute floor of the spread, guarding a window of exact zeros.
+
+    Raises:
+        ValueError: on an invalid argument.
+    """
+
+    def __init__(
+        self,
+        window: int = 50,
+        warmup: int = 20,
+        threshold: float = 6.0,
+        relative_floor: float = 0.1,
+        mode: Mode = "upper",
+        min_spread: float = 1e-12,
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        if warmup < 0:
+            raise ValueError(f"warmup must be >= 0, got {warmup}")
+        if not threshold > 0:
+            raise ValueError(f"threshold must be > 0, got {threshold}")
+        if not relative_floor >= 0:
+            raise ValueError(f"relative_floor must be >= 0, got {relative_floor}")
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        if not min_spread > 0:
+            raise ValueError(f"min_spread must be > 0, got {min_spread}")
+        self.window = int(window)
+        self.warmup = int(warmup)
+        self.threshold = float(threshold)
+        self.relative_floor = float(relative_floor)
+        self.mode: Mode = mode
+        self.min_spread = float(min_spread)
+        self._values: deque[float] = deque(maxlen=self.window)
+        self.steps_seen = 0
+        self.num_spikes = 0
+
+    def update(self, value: float) -> SpikeVerdict:
+        """Scores ``value`` against the current baseline, then adds it (clipped if a spike) to the window.
+
+        Args:
+            value: the step's loss or gradient norm (a Python float, or anything ``float()`` accepts).
+
+        Returns:
+            The verdict for this value.
+        """
+        value = float(value)
+        warm = self.steps_seen >= self.warmup and len(self._values) > 0
+        self.steps_seen += 1
+        if not math.isfinite(value):
+            self.num_spikes += 1
+            baseline, spread = self._baseline() if self._values else (math.nan, math.nan)
+            return SpikeVerdict(True, math.inf, baseline, spread, value, warm)
+        if not self._values:
+            self._values.append(value)
+            return SpikeVerdict(False, math.nan, math.nan, math.nan, value, warm)
+
+        baseline, spread = self._baseline()
+        deviation = value - baseline
+        score = deviation / spread
+        margin = self.relative_floor * abs(baseline)
+        upward = score >= self.threshold and deviation > margin and self.mode != "lower"
+        downward = -score >= self.threshold and -deviation > margin and self.mode != "upper"
+        is_spike = warm and (upward or downward)
+
+        if is_spike:
+            self.num_spikes += 1
+            bound = self.threshold * spread
+            value_kept = min(value, baseline + bound) if upward else max(value, baseline - bound)
+            self._values.append(value_kept)
+        else:
+            self._values.append(value)
+        return SpikeVerdict(is_spike, score, baseline, spread, value, warm)
+
+    def _baseline(self) -> tuple[float, float]:
+        """Median and floored robust spread of the (non-empty) window, in O(window log window)."""
+        ordered = sorted(self._values)
+        n = len(ordered)
+        mid = n // 2
+        median = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+        deviations = sorted([abs(v - median) for v in ordered])
+        mad = deviations[mid] if n % 2 else 0.5 * (deviations[mid - 1] + deviations[mid])
+        floor = max(self.relative_floor * abs(median) / self.threshold, self.min_spread)
+        return median, max(_MAD_TO_SIGMA * mad, floor)
+
+    @property
+    def warm(self) -> bool:
+        """Whether the next finite value may be a spike."""
+        return self.steps_seen >= self.warmup and len(self._values) > 0
+
+    def reset(self) -> None:
+        """Forgets the window and the counters (the configuration is kept)."""
+        self._values.clear()
+        self.steps_seen = 0
+        self.num_spikes = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The detector's state as plain Python numbers, strings and lists.
+
+        Safe for a Lightning checkpoint loaded with ``torch.load(..., weights_only=True)``.
+        """
+        return {
+            "window": self.window,
+            "warmup": self.warmup,
+            "threshold": self.threshold,
+            "relative_floor": self.relative_floor,
+            "mode": self.mode,
+            "min_spread": self.min_spread,
+            "values": list(self._values),
+            "steps_seen": self.steps_seen,
+            "num_spikes": self.num_spikes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores the window and the counters saved by :meth:`state_dict`.
+
+        The configuration of this instance wins over the saved one, so thresholds can be changed on resume; if
+        this instance's ``window`` is smaller, only the newest saved values are kept.
+
+        Args:
+            state: a dict from :meth:`state_dict`.
+
+        Raises:
+            KeyError: if ``values``, ``steps_seen`` or ``num_spikes`` is missing.
+            ValueError: if the saved window holds a non-finite value.
+        """
+        values = [float(v) for v in state["values"]]
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("a saved spike-detector window must hold only finite values")
+        self._values = deque(values, maxlen=self.window)
+        self.steps_seen = int(state["steps_seen"])
+        self.num_spikes = int(state["num_spikes"])
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(window={self.window}, warmup={self.warmup}, threshold={self.threshold}, "
+            f"relative_floor={self.relative_floor}, mode={self.mode!r}, steps_seen={self.steps_seen}, "
+            f"num_spikes={self.num_spikes})"
+        )

@@ -1,0 +1,141 @@
+"""One detected loss spike, with enough context (where, how big, which windows) to diagnose its cause."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+TOP_WINDOW_KEYS: dict[str, type] = {
+    "window_id": int,
+    "series": str,
+    "input_start": str,
+    "target_start": str,
+    "target_end": str,
+    "loss": float,
+}
+"""The keys of one ``SpikeRecord.top_windows`` entry, with their types."""
+
+
+def _check_top_window(entry: dict[str, Any]) -> dict[str, Any]:
+    """Returns a copy of one ``top_windows`` entry with its values coerced to the documented types.
+
+    Raises:
+        ValueError: if the entry's keys are not exactly :data:`TOP_WINDOW_KEYS`.
+    """
+    if set(entry) != set(TOP_WINDOW_KEYS):
+        missing = sorted(set(TOP_WINDOW_KEYS) - set(entry))
+        extra = sorted(set(entry) - set(TOP_WINDOW_KEYS))
+        raise ValueError(f"top_windows entry has missing keys {missing} and unexpected keys {extra}")
+    return {key: kind(entry[key]) for key, kind in TOP_WINDOW_KEYS.items()}
+
+
+@dataclass
+class SpikeRecord:
+    """Everything known about one training step whose loss (or gradient norm) spiked.
+
+    Attributes:
+        epoch: the epoch of the step (0-based).
+        global_step: the optimizer step count when the spike was seen.
+        batch_idx: the batch index within the epoch (0-based).
+        batches_in_epoch: the number of batches per epoch, or ``None`` if unknown (an iterable dataset).
+        loss: the step's training loss (may be ``nan``/``inf``).
+        baseline: the loss detector's rolling median before this step.
+        score: the loss detector's robust z-score (``inf`` for a non-finite loss).
+        threshold: the loss detector's z-score threshold.
+        grad_norm: the total gradient norm before clipping, or ``None`` if not tracked.
+        grad_score: the gradient-norm detector's robust z-score, or ``None`` if not tracked.
+        grad_spike: whether the gradient norm spiked at the same step.
+        lr: the learning rate used by the step.
+        batch_size: the number of samples in this batch.
+        nominal_batch_size: the configured batch size (a smaller ``batch_size`` means a partial batch).
+        nonfinite: whether the loss was NaN or infinite.
+        skipped: whether the optimizer step was skipped because of the spike.
+        top_windows: the batch's highest-loss windows, highest first; each a dict with the keys of
+            :data:`TOP_WINDOW_KEYS` (timestamps as ISO strings, or step numbers as strings).
+    """
+
+    epoch: int
+    global_step: int
+    batch_idx: int
+    batches_in_epoch: int | None
+    loss: float
+    baseline: float
+    score: float
+    threshold: float
+    grad_norm: float | None
+    grad_score: float | None
+    grad_spike: bool
+    lr: float
+    batch_size: int
+    nominal_batch_size: int
+    nonfinite: bool
+    skipped: bool
+    top_windows: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.batch_idx < 0:
+            raise ValueError(f"batch_idx must be >= 0, got {self.batch_idx}")
+        if self.batches_in_epoch is not None and self.batches_in_epoch < 1:
+            raise ValueError(f"batches_in_epoch must be >= 1 or None, got {self.batches_in_epoch}")
+        self.top_windows = [_check_top_window(entry) for entry in self.top_windows]
+
+    @property
+    def position_in_epoch(self) -> float | None:
+        """``batch_idx / batches_in_epoch``, clipped to ``[0, 1]``; ``None`` if the epoch length is unknown."""
+        if self.batches_in_epoch is None:
+            return None
+        return min(max(self.batch_idx / self.batches_in_epoch, 0.0), 1.0)
+
+    @property
+    def is_last_batch(self) -> bool:
+        """Whether this is the epoch's last batch (``False`` if the epoch length is unknown)."""
+        return self.batches_in_epoch is not None and self.batch_idx == self.batches_in_epoch - 1
+
+    @property
+    def is_partial_batch(self) -> bool:
+        """Whether the batch held fewer samples than the configured batch size."""
+        return self.batch_size < self.nominal_batch_size
+
+    @property
+    def loss_ratio(self) -> float:
+        """``loss / baseline``: how many times the usual loss this step's loss was (``nan`` if undefined)."""
+        if not math.isfinite(self.loss) or not math.isfinite(self.baseline) or self.baseline == 0:
+            return math.nan
+        return self.loss / self.baseline
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-able dict (``nan``/``inf`` stay floats, as ``json.dumps`` writes them by default)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SpikeRecord:
+        """Builds a record from :meth:`to_dict` output (e.g. read back from JSON).
+
+        Args:
+            data: a dict with exactly the record's field names.
+
+        Returns:
+            The record.
+
+        Raises:
+            ValueError: if a field is missing or an unknown key is present.
+        """
+        names = [f.name for f in fields(cls)]
+        missing = [name for name in names if name not in data]
+        unknown = sorted(set(data) - set(names))
+        if missing or unknown:
+            raise ValueError(f"SpikeRecord.from_dict: missing fields {missing}, unknown keys {unknown}")
+        values = dict(data)
+        for name in ("epoch", "global_step", "batch_idx", "batch_size", "nominal_batch_size"):
+            values[name] = int(values[name])
+        for name in ("loss", "baseline", "score", "threshold", "lr"):
+            values[name] = float(values[name])
+        for name in ("grad_norm", "grad_score"):
+            values[name] = None if values[name] is None else float(values[name])
+        if values["batches_in_epoch"] is not None:
+            values["batches_in_epoch"] = int(values["batches_in_epoch"])
+        for name in ("grad_spike", "nonfinite", "skipped"):
+            values[name] = bool(values[name])
+        values["top_windows"] = [dict(entry) for entry in values["top_windows"]]
+        return cls(**values)

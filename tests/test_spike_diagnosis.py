@@ -1,0 +1,184 @@
+"""diagnose(): each rule speaks on a constructed spike pattern and stays silent on one isolated spike."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+
+from lightning_lstm.spikes.diagnosis import RunContext, diagnose
+from lightning_lstm.spikes.records import SpikeRecord
+
+STEPS_PER_EPOCH = 100
+
+
+def window(window_id: int, start: str = "2021-03-01", series: str = "co2") -> dict:
+    return {
+        "window_id": window_id,
+        "series": series,
+        "input_start": "2021-01-01",
+        "target_start": start,
+        "target_end": "2021-03-08",
+        "loss": 12.5,
+    }
+
+
+def spike(epoch: int, batch_idx: int, **overrides) -> SpikeRecord:
+    """A plain finite loss spike with no gradient spike at a low, constant learning rate."""
+    fields = {
+        "epoch": epoch,
+        "global_step": epoch * STEPS_PER_EPOCH + batch_idx,
+        "batch_idx": batch_idx,
+        "batches_in_epoch": STEPS_PER_EPOCH,
+        "loss": 5.0,
+        "baseline": 0.5,
+        "score": 12.0,
+        "threshold": 6.0,
+        "grad_norm": 0.8,
+        "grad_score": 0.3,
+        "grad_spike": False,
+        "lr": 1e-3,
+        "batch_size": 32,
+        "nominal_batch_size": 32,
+        "nonfinite": False,
+        "skipped": False,
+        "top_windows": [window(1000 + 97 * epoch + batch_idx, start=f"{2000 + epoch}-{1 + batch_idx % 12:02d}-01")],
+    }
+    fields.update(overrides)
+    return SpikeRecord(**fields)
+
+
+@pytest.fixture
+def context() -> RunContext:
+    return RunContext(
+        num_epochs_run=5,
+        steps_per_epoch=STEPS_PER_EPOCH,
+        shuffle=True,
+        drop_last=False,
+        last_batch_size=7,
+        nominal_batch_size=32,
+        gradient_clip_val=None,
+        outliers="none",
+        lr_max_seen=1e-3,
+        lr_initial=1e-3,
+        total_steps=5 * STEPS_PER_EPOCH,
+    )
+
+
+def text(sentences: list[str]) -> str:
+    return " ".join(sentences)
+
+
+def test_no_spikes_is_one_sentence(context: RunContext) -> None:
+    assert diagnose([], context) == ["No loss spikes were detected in 5 epoch(s) (500 steps)."]
+
+
+def test_scattered_unrelated_spikes_are_reported_as_isolated(context: RunContext) -> None:
+    spikes = [spike(0, 10), spike(1, 40), spike(3, 77, grad_spike=True)]
+    (sentence,) = diagnose(spikes, context)
+    assert "isolated" in sentence and "no change is suggested" in sentence
+
+
+def test_recurring_window_names_its_timestamps_and_suggests_outlier_clipping(context: RunContext) -> None:
+    bad = [window(4242, start="2019-07-14")]
+    spikes = [spike(e, b, top_windows=bad) for e, b in ((0, 5), (1, 61), (2, 33))] + [spike(3, 80)]
+    out = text(diagnose(spikes, context))
+    assert "3 of 4 spikes recur at the same place in 3 epochs" in out
+    assert "co2 2019-07-14 to 2021-03-08" in out
+    assert "`data.outliers: quantile`" in out and "data.shuffle" not in out
+
+
+def test_recurring_batch_index_without_shuffle_suggests_shuffling(context: RunContext) -> None:
+    context = replace(context, shuffle=False, outliers="quantile")
+    spikes = [spike(e, 17, top_windows=[]) for e in range(3)]
+    out = text(diagnose(spikes, context))
+    assert "batch 17" in out and "`data.shuffle: true`" in out and "data.outliers: quantile`)" not in out
+
+
+def test_same_batch_index_with_shuffle_on_is_not_recurrence(context: RunContext) -> None:
+    spikes = [spike(e, 17) for e in range(3)]  # different windows each epoch
+    (sentence,) = diagnose(spikes, context)
+    assert "isolated" in sentence
+    assert "recur at the same place" in text(diagnose(spikes, replace(context, shuffle=False)))
+
+
+def test_gradient_spikes_suggest_clipping_or_a_lower_clip_value(context: RunContext) -> None:
+    spikes = [spike(e, 10 + 20 * e, grad_spike=True, grad_norm=40.0 + e) for e in range(3)]
+    assert "set `trainer.gradient_clip_val`" in text(diagnose(spikes, context))
+    clipped = text(diagnose(spikes, replace(context, gradient_clip_val=5.0)))
+    assert "lower `trainer.gradient_clip_val` (now 5" in clipped
+
+
+def test_spikes_on_the_last_partial_batch_suggest_drop_last(context: RunContext) -> None:
+    spikes = [spike(e, STEPS_PER_EPOCH - 1, batch_size=7) for e in range(3)]
+    out = text(diagnose(spikes, context))
+    assert "`data.drop_last: true`" in out and "only 7 of 32 samples" in out
+    assert "drop_last" not in text(diagnose(spikes, replace(context, drop_last=True)))
+    full = [spike(e, STEPS_PER_EPOCH - 1) for e in range(3)]  # last but full batches
+    assert "drop_last" not in text(diagnose(full, context))
+
+
+def test_spikes_right_after_lr_increases_suggest_a_lower_lr(context: RunContext) -> None:
+    context = replace(context, lr_increased_steps=[50, 250, 400], lr_max_seen=3e-3)
+    spikes = [spike(0, 55), spike(2, 60), spike(4, 3), spike(1, 90)]
+    out = text(diagnose(spikes, context))
+    assert "3 of 4 spikes came within 20 steps of a learning-rate increase" in out
+    assert "`model.optimizer.init_args.lr`" in out
+
+
+def test_spikes_at_a_high_constant_lr_suggest_a_lower_lr(context: RunContext) -> None:
+    context = replace(context, lr_max_seen=0.05, lr_initial=0.05)
+    spikes = [spike(e, 30 + e, lr=0.05) for e in range(3)]
+    assert "at a high learning rate" in text(diagnose(spikes, context))
+    low = [spike(e, 30 + e, lr=1e-3) for e in range(3)]
+    assert "learning rate" not in text(diagnose(low, replace(context, lr_max_seen=1e-3, lr_initial=1e-3)))
+
+
+def test_a_single_nonfinite_loss_is_conclusive(context: RunContext) -> None:
+    out = diagnose([spike(2, 5, loss=math.nan, score=math.inf, nonfinite=True, skipped=True)], context)
+    assert len(out) == 2
+    assert "non-finite loss" in out[1] and "NaN/inf" in out[1] and "were skipped" in out[1]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"grad_spike": True, "grad_norm": 50.0},
+        {"batch_idx": STEPS_PER_EPOCH - 1, "batch_size": 7},
+        {"lr": 0.05},
+        {"top_windows": [window(4242)]},
+    ],
+)
+def test_one_isolated_spike_is_weak_evidence_for_every_rule(context: RunContext, overrides: dict) -> None:
+    context = replace(context, lr_max_seen=0.05, lr_increased_steps=[200])
+    overrides = {"batch_idx": 3, **overrides}
+    (sentence,) = diagnose([spike(2, **overrides)], context)
+    assert "isolated" in sentence
+
+
+def test_a_pattern_covering_under_half_of_the_spikes_is_weak(context: RunContext) -> None:
+    grad = [spike(e, 10, grad_spike=True) for e in range(3)]
+    other = [spike(e, 50 + e) for e in range(4)]
+    (sentence,) = diagnose(grad + other, context)
+    assert "isolated" in sentence and "gradient_clip_val" not in sentence
+
+
+def test_spike_record_dict_round_trip_through_json() -> None:
+    record = spike(1, 99, loss=math.inf, nonfinite=True, grad_norm=None, grad_score=None, batches_in_epoch=None)
+    again = SpikeRecord.from_dict(json.loads(json.dumps(record.to_dict())))
+    assert again == record
+    assert again.position_in_epoch is None
+    assert spike(0, 50).position_in_epoch == 0.5
+    assert spike(0, 99, batch_size=7).is_last_batch
+
+
+def test_spike_record_rejects_malformed_input() -> None:
+    data = spike(0, 1).to_dict()
+    with pytest.raises(ValueError, match="unknown keys"):
+        SpikeRecord.from_dict({**data, "extra": 1})
+    with pytest.raises(ValueError, match="missing"):
+        SpikeRecord.from_dict({k: v for k, v in data.items() if k != "lr"})
+    with pytest.raises(ValueError, match="top_windows"):
+        spike(0, 1, top_windows=[{"window_id": 1}])
