@@ -34,7 +34,7 @@ def test_fit_on_bundled_series_writes_events_checkpoints_and_config(tmp_path: Pa
     events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
     events.Reload()
     tags = events.Tags()["scalars"]
-    for tag in ("train/loss_step", "train/loss_epoch", "val/loss", "val/mae", "train/grad_norm", "lr-AdamW"):
+    for tag in ("train/loss_step", "train/loss_epoch", "val/loss", "val/mae", "train/grad_norm", "lr/weights", "lr/no_decay"):
         assert tag in tags, tags
     # A rerun in the same folder gets a new version and does not fail on the saved config.
     main(["fit", *tiny_fit_args(tmp_path, "--trainer.max_epochs=1")])

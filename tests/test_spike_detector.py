@@ -84,7 +84,7 @@ def test_nonfinite_values_are_always_spikes_and_never_enter_the_baseline() -> No
         assert verdict.baseline == 1.0
     assert detector.num_spikes == 4
     assert detector.steps_seen == 34
-    assert all(math.isfinite(v) for v in detector.state_dict()["values"])
+    assert detector.state_dict()["values"] == [1.0] * 30
     assert not detector.update(1.0).is_spike
 
 
@@ -120,8 +120,10 @@ def test_perfectly_flat_stream_then_jump_is_a_finite_score_spike() -> None:
     for _ in range(100):
         assert not detector.update(0.5).is_spike
     verdict = detector.update(1.0)
-    assert verdict.is_spike and math.isfinite(verdict.score)
-    assert not detector.update(0.52).is_spike  # +4%: below the relative floor
+    assert verdict.is_spike and verdict.spread == pytest.approx(0.1 * 0.5 / 6.0)
+    assert verdict.score == pytest.approx(60.0)
+    assert not detector.update(0.54).is_spike  # +8%: below the 10% relative floor
+    assert detector.update(0.56).is_spike  # +12%
 
 
 def test_downward_deviations_only_count_in_lower_or_both_mode() -> None:

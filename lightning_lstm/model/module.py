@@ -153,7 +153,7 @@ class LSTMForecaster(pl.LightningModule):
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
         if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "name": "lr"}}
         monitor = self.hparams.scheduler_monitor
         datamodule = getattr(self.trainer, "datamodule", None)
         has_validation = getattr(datamodule, "has_validation", True) and self.trainer.limit_val_batches != 0
@@ -163,4 +163,4 @@ class LSTMForecaster(pl.LightningModule):
                 "'train/loss_epoch' instead. Set data.val_fraction > 0 to schedule on held-out data."
             )
             monitor = "train/loss_epoch"
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": "epoch"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": "epoch", "name": "lr"}}

@@ -14,7 +14,7 @@ def weight_decay_groups(module: nn.Module) -> list[dict]:
     for _, parameter in module.named_parameters():
         if parameter.requires_grad:
             (decay if parameter.ndim >= 2 else no_decay).append(parameter)
-    groups = [{"params": decay}]
+    groups = [{"params": decay, "name": "weights"}]  # names become the LR monitor's tags
     if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+        groups.append({"params": no_decay, "weight_decay": 0.0, "name": "no_decay"})
     return groups

@@ -43,10 +43,11 @@ class SpikeDetector:
     """Scores each value against the median and MAD of the last ``window`` accepted values.
 
     A finite value is a spike when the detector is warm (``warmup`` values observed) and, for ``mode="upper"``,
-    both ``score >= threshold`` and ``value - median > relative_floor * |median|``. The second condition keeps
-    tiny absolute wiggles on a flat loss from counting. The spread is floored at ``relative_floor * |median| /
-    threshold`` (and at ``min_spread``) so a perfectly flat stream (MAD == 0) followed by a real jump still scores
-    a finite, large z instead of dividing by zero; with that floor the two conditions agree when the MAD is tiny.
+    ``score = (value - median) / spread >= threshold`` with ``spread = max(1.4826 * MAD, relative_floor * |median|
+    / threshold, min_spread)``. The floor does two jobs: a spike must exceed the median by at least
+    ``relative_floor * |median|`` (``score >= threshold`` implies it, so tiny absolute wiggles on a flat loss never
+    count, and no separate test is needed), and a perfectly flat stream (MAD == 0) followed by a real jump scores a
+    finite, readable z (a 2x jump at the defaults scores 60) instead of dividing by zero.
 
     Trend: the median of a falling window lags *above* the newest values, so a steadily falling loss scores
     negative and, with upward-only scoring, cannot raise false spikes; a step down (a plateau ending) likewise only
@@ -66,7 +67,7 @@ class SpikeDetector:
         window: how many accepted values form the rolling baseline.
         warmup: how many values to observe before a finite value may be a spike.
         threshold: robust z-score at or above which a value may be a spike.
-        relative_floor: a spike must also exceed the median by this fraction of ``|median|``.
+        relative_floor: a spike must exceed the median by at least this fraction of ``|median|``.
         mode: ``"upper"`` (only upward deviations count), ``"lower"`` or ``"both"``.
         min_spread: absolute floor of the spread, guarding a window of exact zeros.
 
@@ -128,9 +129,8 @@ class SpikeDetector:
         baseline, spread = self._baseline()
         deviation = value - baseline
         score = deviation / spread
-        margin = self.relative_floor * abs(baseline)
-        upward = score >= self.threshold and deviation > margin and self.mode != "lower"
-        downward = -score >= self.threshold and -deviation > margin and self.mode != "upper"
+        upward = self.mode != "lower" and score >= self.threshold
+        downward = self.mode != "upper" and score <= -self.threshold
         is_spike = warm and (upward or downward)
 
         if is_spike:
