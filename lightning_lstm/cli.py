@@ -2,19 +2,24 @@
 
 ``python -m lightning_lstm fit --config configs/default.yaml`` (also ``validate``, ``test``, ``predict``,
 ``--print_config``). Each always-on callback has its own config group: ``checkpoint``, ``lr_monitor``,
-``forecast_plot``, ``predictions``.
+``spikes``, ``forecast_plot``, ``predictions``. ``--ckpt_path last`` finds the newest ``last.ckpt`` under
+``<save_dir>/<name>/version_*/checkpoints/`` (see lightning_lstm/model/checkpoints.py).
 """
 
 from __future__ import annotations
+
+import logging
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
+from lightning_lstm.model.checkpoints import monitor_train_loss_without_validation, resolve_ckpt_path
 from lightning_lstm.model.forecast_plot import ForecastPlot
 from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.model.prediction_writer import ForecastWriter
+from lightning_lstm.spikes.callback import LossSpikeCallback
 
 
 class LightningLSTMCLI(LightningCLI):
@@ -34,6 +39,7 @@ class LightningLSTMCLI(LightningCLI):
         )
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
+        parser.add_lightning_class_args(LossSpikeCallback, "spikes")
         parser.add_lightning_class_args(ForecastPlot, "forecast_plot")
         parser.add_lightning_class_args(ForecastWriter, "predictions")
         # Sizes the model needs come from the data config, without running setup() (Lightning issue #17275).
@@ -41,9 +47,30 @@ class LightningLSTMCLI(LightningCLI):
         parser.link_arguments("data.num_targets", "model.num_targets", apply_on="instantiate")
         parser.link_arguments("data.horizon", "model.horizon", apply_on="parse")
 
+    def _resolve_ckpt_path(self) -> None:
+        config = self.config_init[self.subcommand]
+        config["ckpt_path"] = resolve_ckpt_path(self.trainer, config.get("ckpt_path"))
+
+    def before_fit(self) -> None:
+        self._resolve_ckpt_path()
+        monitor_train_loss_without_validation(self.trainer, getattr(self.datamodule, "has_validation", True))
+
+    before_validate = before_test = before_predict = _resolve_ckpt_path
+
+
+def configure_logging() -> None:
+    """Show the package's INFO messages (missing values filled, values clipped, spikes) on the console once."""
+    package = logging.getLogger("lightning_lstm")
+    if not package.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[lightning_lstm] %(message)s"))
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+
 
 def main(args: list[str] | None = None, run: bool = True) -> LightningLSTMCLI:
     """Build the CLI (``args`` default to ``sys.argv``); the same entry point as the ``lightning-lstm`` script."""
+    configure_logging()
     return LightningLSTMCLI(
         LSTMForecaster,
         TimeSeriesDataModule,

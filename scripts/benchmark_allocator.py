@@ -42,10 +42,11 @@ def run_child(mode: str, batches: int, batch_size: int, lookback: int, threads: 
     """Trains the LSTM for ``batches`` steps in this process and measures it."""
     import torch
 
+    # Imported in every mode so that all runs carry the same package (and RSS).
+    from lightning_lstm.runtime import tune_allocator
+
     report = None
     if mode.startswith("inprocess"):
-        from lightning_lstm.runtime import tune_allocator
-
         strategies = ("mmap_max",) if mode == "inprocess-mmapmax" else ("mmap_threshold",)
         report = tune_allocator(True, strategies=strategies)
     torch.set_num_threads(threads)

@@ -1,6 +1,10 @@
 """The LightningDataModule: read a file, split it in time, fit clipping and scaling on the training span, serve windows.
 
 Run: ``python -m lightning_lstm fit --data.path my.csv --data.time_column date --data.target_columns '[load]'``.
+
+Messy timestamps: repeated ones are an error unless ``data.duplicate_timestamps`` merges them; irregular steps and
+gaps are used as they are (with a warning) unless ``data.frequency`` resamples each series onto a grid, where gaps
+become missing values that ``data.missing: drop`` keeps out of every window. Details in :mod:`.reading`.
 """
 
 from __future__ import annotations
@@ -20,9 +24,15 @@ from lightning_lstm.data.missing import finite_rows, handle_missing
 from lightning_lstm.data.outliers import check_outlier_options
 from lightning_lstm.data.reading import bundled_series_path, read_frame
 from lightning_lstm.data.seasons import infer_season_length
-from lightning_lstm.data.splits import SplitBoundaries, span_rows, split_boundaries
+from lightning_lstm.data.splits import (
+    SplitBoundaries,
+    rows_needed,
+    span_rows,
+    split_boundaries,
+)
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.data.windows import WindowIndex, build_window_index, last_windows
+from lightning_lstm.distributed import fit_on_rank_zero, window_sampler
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +114,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         for key, value in (("lookback", lookback), ("horizon", horizon), ("stride", stride), ("batch_size", batch_size)):
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"data.{key} must be an integer >= 1, got {value!r}")
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
@@ -132,6 +142,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self.stats: FittedStatistics | None = None
         self.finite: np.ndarray | None = None
         self.missing_counts: dict[str, int] = {}
+        self.restored = False  # statistics came from load_state_dict: setup never refits them
 
     # Sizes the model needs, known from the config alone (no setup()): LightningCLI links them to the model.
     @property
@@ -158,48 +169,72 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             return  # statistics come from the checkpoint; no split is needed to forecast past the end
         self.bounds = split_boundaries(self.frame, hp.val_fraction, hp.test_fraction, hp.val_start, hp.test_start)
         self._check_split_sizes()
-        if stage != "predict":
-            self.stats = FittedStatistics.fit(
-                self.frame, span_rows(self.frame, self.bounds, "train"), hp.scaler, hp.outliers,
-                tuple(hp.outlier_quantiles), hp.outlier_k,
+        if stage != "predict" and not self.restored:
+            self.stats = fit_on_rank_zero(  # under DDP: fitted on rank zero, sent to all ranks
+                lambda: FittedStatistics.fit(
+                    self.frame, span_rows(self.frame, self.bounds, "train"), hp.scaler, hp.outliers,
+                    tuple(hp.outlier_quantiles), hp.outlier_k,
+                )
             )
             self._log_summary()
 
     def _check_split_sizes(self) -> None:
+        """Every split needs a window; the message gives the series' length and the length the splits need."""
         hp, frame = self.hparams, self.frame
         need = hp.lookback + hp.horizon
         splits = ["train", "val", "test"] if self.has_validation else ["train", "test"]
         for split in splits:
-            if len(self.window_index(split)) == 0:
-                rows = [b - a for a, b in span_rows(frame, self.bounds, split)]
-                lengths = np.diff(frame.offsets)
-                raise ValueError(
-                    f"{frame.source}: the {split} split has no window: its span has {max(rows)} rows "
-                    f"(series of {int(lengths.max())} rows), but a window needs lookback + horizon = "
-                    f"{hp.lookback} + {hp.horizon} = {need} rows"
-                    + (" and its targets inside the span" if split != "train" else "")
-                    + ". Lower data.lookback / data.horizon, change the split fractions or dates, or use a longer series."
-                )
+            if len(self.window_index(split)) > 0:
+                continue
+            rows = [b - a for a, b in span_rows(frame, self.bounds, split)]
+            longest = int(np.diff(frame.offsets).max())
+            inside = "" if split == "train" else f" (its {hp.horizon} target rows inside the split)"
+            series_needs = rows_needed(
+                hp.lookback, hp.horizon, hp.val_fraction, hp.test_fraction, hp.val_start, hp.test_start
+            )
+            raise ValueError(
+                f"{frame.source}: the {split} split has no window: the series has {longest} rows and its {split} "
+                f"split {max(rows)}, but a window needs lookback + horizon = {hp.lookback} + {hp.horizon} = {need} "
+                f"rows{inside}, so a series needs at least {series_needs} rows with these splits. Lower "
+                "data.lookback / data.horizon, move the splits (data.val_fraction / data.test_fraction, "
+                "data.val_start / data.test_start), or use a longer series."
+            )
 
     def _log_summary(self) -> None:
-        sizes = {split: len(self.window_index(split)) for split in ("train", "val", "test")}
+        frame = self.frame
+        indexes = {split: self.window_index(split) for split in ("train", "val", "test")}
+        sizes = {split: len(index) for split, index in indexes.items()}
+        skipped = ""
+        if self.finite is not None:  # missing: drop
+            dropped = {split: len(self.window_index(split, skip_missing=False)) - sizes[split] for split in sizes}
+            skipped = f" (skipped for touching a missing value: {dropped})"
         log.info(
-            "%s: %d rows in %d series; windows %s; missing %s; clipped on the training span %s",
-            self.frame.source, self.frame.values.shape[0], self.frame.num_series, sizes, self.missing_counts,
-            self.stats.clipped,
+            "%s: %d rows in %d series; windows %s%s; missing values per column %s (%s); clipped per column on the "
+            "training span %s", frame.source, frame.values.shape[0], frame.num_series, sizes, skipped,
+            self.missing_counts, self.hparams.missing, self.stats.clipped,
         )
+        unused = sorted(set(range(frame.num_series)) - set(indexes["train"].series.tolist()))
+        if unused:
+            log.warning(
+                "%s: %d series have no training window (too short or gaps): %s", frame.source, len(unused),
+                [frame.series_names[s] for s in unused[:10]],
+            )
 
-    def window_index(self, split: str) -> WindowIndex:
-        """Window positions of ``split`` (``train``, ``val``, ``test``, ``all`` or ``forecast``)."""
+    def window_index(self, split: str, skip_missing: bool = True) -> WindowIndex:
+        """Window positions of ``split`` (``train``, ``val``, ``test``, ``all`` or ``forecast``).
+
+        With ``missing: drop`` windows touching a missing value are left out, unless ``skip_missing`` is False.
+        """
         hp, frame = self.hparams, self.frame
+        finite = self.finite if skip_missing else None
         if split == "forecast":
-            return last_windows(frame.offsets, hp.lookback)
+            return last_windows(frame.offsets, hp.lookback, finite)
         if split == "all":
             spans = [(int(a), int(b)) for a, b in zip(frame.offsets[:-1], frame.offsets[1:])]
         else:
             spans = span_rows(frame, self.bounds, split)
         stride = hp.stride if split == "train" else 1
-        return build_window_index(spans, frame.offsets[:-1], hp.lookback, hp.horizon, stride, self.finite)
+        return build_window_index(spans, frame.offsets[:-1], hp.lookback, hp.horizon, stride, finite)
 
     def dataset(self, split: str) -> WindowDataset:
         """The windows of ``split`` with the fitted (or checkpoint-restored) statistics."""
@@ -221,11 +256,15 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             with_targets=split != "forecast", season_length=season, window_norm=hp.window_norm,
         )
 
-    def _loader(self, split: str, train: bool = False) -> DataLoader:
+    def _loader(self, split: str, train: bool = False, predict: bool = False) -> DataLoader:
         hp = self.hparams
         pin = torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory
+        dataset = self.dataset(split)
+        # Under DDP: this rank's share of the windows (see lightning_lstm/distributed.py); None on one process.
+        mode = "train" if train else "predict" if predict else "eval"
+        sampler = window_sampler(dataset, self.trainer, mode, hp.shuffle, hp.drop_last, split)
         return DataLoader(
-            self.dataset(split), batch_size=hp.batch_size, shuffle=train and hp.shuffle,
+            dataset, batch_size=hp.batch_size, shuffle=train and hp.shuffle and sampler is None, sampler=sampler,
             drop_last=train and hp.drop_last, num_workers=hp.num_workers, collate_fn=collate_windows,
             pin_memory=pin, persistent_workers=hp.num_workers > 0,
         )
@@ -241,7 +280,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         hp = self.hparams
-        return self._loader("forecast" if hp.predict_mode == "forecast" else hp.predict_split)
+        return self._loader("forecast" if hp.predict_mode == "forecast" else hp.predict_split, predict=True)
 
     def describe_windows(self, window_ids: np.ndarray, forecast: bool) -> pd.DataFrame:
         """Series name and timestamps of each window: one row per window (input start, first and last target)."""
@@ -293,17 +332,30 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the training statistics; a checkpoint of another column set, window or format is an error."""
         if not state_dict:
             return
+        if state_dict.get("format") != STATE_FORMAT or "statistics" not in state_dict:
+            raise ValueError(
+                f"the checkpoint's data state has format {state_dict.get('format')!r}, this version reads "
+                f"{STATE_FORMAT}: retrain, or predict with the version that wrote it"
+            )
         for key, mine in (
             ("feature_columns", self.feature_columns), ("target_columns", self.target_columns),
             ("lookback", self.hparams.lookback), ("horizon", self.hparams.horizon),
+            ("window_norm", self.hparams.window_norm),
         ):
             if state_dict[key] != mine:
                 raise ValueError(
                     f"the checkpoint was trained with data.{key} = {state_dict[key]}, but the config gives {mine}. "
                     f"Use the same data.{key} as in training (see config.yaml in the run folder)."
                 )
-        self.stats = FittedStatistics.from_state_dict(state_dict["statistics"])
+        stats = FittedStatistics.from_state_dict(state_dict["statistics"])
+        if stats.columns != self.columns:
+            raise ValueError(
+                f"the checkpoint's statistics cover columns {stats.columns}, but this data module reads {self.columns}"
+                " (targets, then features). Use the target and feature columns of training."
+            )
+        self.stats, self.restored = stats, True
         if self.frame is not None and self.frame.time_step is None and state_dict["time_step"] > 0:
             self.frame.time_step = state_dict["time_step"]

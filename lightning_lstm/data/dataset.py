@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lightning_lstm.data.scaling import transform
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.data.windows import WindowIndex
 
@@ -74,7 +75,7 @@ class WindowDataset(Dataset):
         inputs = block[:, : self.lookback, :]  # (B, L, C)
         if self.clip_inputs:
             inputs = torch.maximum(torch.minimum(inputs, high), low)
-        inputs = (inputs - center) / scale
+        inputs = transform(inputs, center, scale)
         if self.window_norm == "last":
             # Level-free windows: every column minus its last input value, so a trend never leaves the training range.
             level = inputs[:, -1:, :]  # (B, 1, C), scaled units
@@ -90,7 +91,7 @@ class WindowDataset(Dataset):
         if self.with_targets:
             raw = block[:, self.lookback :, :]  # (B, H, C)
             clipped = torch.maximum(torch.minimum(raw, high), low) if self.clip_targets else raw
-            batch["y"] = ((clipped - center) / scale)[:, :, self.target_idx]  # (B, H, T)
+            batch["y"] = transform(clipped, center, scale)[:, :, self.target_idx]  # (B, H, T)
             batch["y_raw"] = raw[:, :, self.target_idx]
             batch["naive"] = block[:, self.lookback - 1 : self.lookback, self.target_idx].expand(-1, self.horizon, -1)
             batch.update(self._seasonal_naive(starts, series))

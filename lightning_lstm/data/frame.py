@@ -51,6 +51,6 @@ class SeriesFrame:
 
     def format_times(self, times: np.ndarray) -> list[str]:
         """Readable timestamps for messages, logs and prediction files."""
-        if self.is_datetime:
-            return [str(t) for t in pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns")]
+        if self.is_datetime:  # dates print without a time of day when every time is midnight
+            return pd.DatetimeIndex(pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns")).astype(str).tolist()
         return [str(int(t)) for t in times]

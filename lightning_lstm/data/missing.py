@@ -1,80 +1,110 @@
-"""Missing values (NaN, empty cells, inf): raise, fill forward, interpolate, or leave them for windows to skip."""
+"""Missing values (NaN, empty cells, inf): raise, fill forward, interpolate in time, or leave them for windows to skip.
+
+Every scan reads a chunk of rows at a time (:func:`.column_stats.row_chunks`), so a memory-mapped file is never copied to count or find its gaps.
+Filling needs a writable array and makes one float32 copy of the values (a memory-mapped file stays untouched).
+"""
 
 from __future__ import annotations
 
 import logging
 
 import numpy as np
-import pandas as pd
 
+from lightning_lstm.data.column_stats import row_chunks
 from lightning_lstm.data.frame import SeriesFrame
 
 log = logging.getLogger(__name__)
 
 MISSING_POLICIES = ("error", "ffill", "interpolate", "drop")
-_CHUNK_ROWS = 1 << 20
 
 
-def count_missing(values: np.ndarray) -> np.ndarray:
-    """Non-finite values per column, read in chunks so a memory-mapped file is never copied whole."""
-    counts = np.zeros(values.shape[1], dtype=np.int64)
-    for start in range(0, values.shape[0], _CHUNK_ROWS):
-        counts += (~np.isfinite(values[start : start + _CHUNK_ROWS])).sum(axis=0)
+def missing_counts(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``(S, C)`` int64 non-finite values per series and column, read in chunks."""
+    counts = np.zeros((len(offsets) - 1, values.shape[1]), dtype=np.int64)
+    for s, (a, b) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+        for begin, end in row_chunks(a, b):
+            counts[s] += np.count_nonzero(~np.isfinite(values[begin:end]), axis=0)
     return counts
 
 
 def finite_rows(values: np.ndarray) -> np.ndarray:
     """``(N,)`` bool: rows whose every column is finite."""
     ok = np.empty(values.shape[0], dtype=bool)
-    for start in range(0, values.shape[0], _CHUNK_ROWS):
-        ok[start : start + _CHUNK_ROWS] = np.isfinite(values[start : start + _CHUNK_ROWS]).all(axis=1)
+    for begin, end in row_chunks(0, values.shape[0]):
+        ok[begin:end] = np.isfinite(values[begin:end]).all(axis=1)
     return ok
 
 
-def handle_missing(frame: SeriesFrame, policy: str) -> dict[str, int]:
-    """Apply ``policy`` in place (filling replaces ``frame.values``) and return the missing count per column.
+def first_missing(values: np.ndarray, column: int, limit: int = 3) -> np.ndarray:
+    """Global rows of the first ``limit`` non-finite values of ``column``; stops reading once it has them."""
+    found: list[int] = []
+    for begin, end in row_chunks(0, values.shape[0]):
+        bad = np.flatnonzero(~np.isfinite(values[begin:end, column]))
+        found.extend((begin + bad[: limit - len(found)]).tolist())
+        if len(found) >= limit:
+            break
+    return np.asarray(found, dtype=np.int64)
 
-    ``drop`` fills nothing: the window index skips every window that touches a missing value.
+
+def handle_missing(frame: SeriesFrame, policy: str) -> dict[str, int]:
+    """Apply ``policy`` (filling replaces ``frame.values``) and return the missing values per column.
+
+    ``error`` raises, naming each column with gaps and its first timestamps. ``ffill`` carries the last observed value
+    forward (a leading gap takes the first observed value). ``interpolate`` is linear in time (the timestamps, not the
+    row numbers, so irregular steps are weighted right) and holds the edge values at both ends. ``drop`` fills nothing:
+    the window index skips every window that touches a missing value. Every series is filled on its own.
     """
     if policy not in MISSING_POLICIES:
         raise ValueError(f"data.missing must be one of {MISSING_POLICIES}, got {policy!r}")
-    counts = count_missing(frame.values)
-    per_column = {name: int(n) for name, n in zip(frame.columns, counts)}
-    for s, name in enumerate(frame.series_names):
-        a, b = frame.offsets[s], frame.offsets[s + 1]
-        for c, column in enumerate(frame.columns):
-            if b > a and not np.isfinite(frame.values[a:b, c]).any():
-                where = f" in series {name!r}" if frame.num_series > 1 else ""
-                raise ValueError(
-                    f"{frame.source}: column {column!r} is entirely missing{where}; drop it from the columns used"
-                )
+    counts = missing_counts(frame.values, frame.offsets)  # (S, C)
+    lengths = np.diff(frame.offsets)
+    for s, c in zip(*np.nonzero((counts == lengths[:, None]) & (lengths[:, None] > 0))):
+        where = f" in series {frame.series_names[s]!r}" if frame.num_series > 1 else ""
+        raise ValueError(
+            f"{frame.source}: column {frame.columns[c]!r} is entirely missing{where} ({lengths[s]} empty or "
+            "non-finite cells). Remove it from data.target_columns / data.feature_columns, or give it values."
+        )
+    per_column = {name: int(n) for name, n in zip(frame.columns, counts.sum(axis=0))}
     if counts.sum() == 0:
         return per_column
     if policy == "error":
-        bad = {k: v for k, v in per_column.items() if v}
-        first = np.flatnonzero(~finite_rows(frame.values))[:3]
+        described = []
+        for c, name in enumerate(frame.columns):
+            if per_column[name]:
+                rows = first_missing(frame.values, c)
+                described.append(f"{name!r}: {per_column[name]} (first at {_where(frame, rows)})")
         raise ValueError(
-            f"{frame.source}: missing or non-finite values {bad} (first at {frame.format_times(frame.time_of(first))}). "
-            "Set data.missing to ffill, interpolate or drop."
+            f"{frame.source}: missing or non-finite values in column {', '.join(described)}. "
+            "Set data.missing to ffill, interpolate or drop (drop skips every window touching one)."
         )
     if policy == "drop":
         log.info("%s: missing values per column %s; windows touching them are skipped", frame.source, per_column)
         return per_column
-    frame.values = _filled(frame, policy)
+    frame.values = _filled(frame, policy, counts)
     log.info("%s: filled missing values per column (%s): %s", frame.source, policy, per_column)
     return per_column
 
 
-def _filled(frame: SeriesFrame, policy: str) -> np.ndarray:
-    """A filled float32 copy (a memory-mapped file is read-only, so filling always copies once)."""
-    filled = np.array(frame.values, dtype=np.float32, copy=True)
-    filled[~np.isfinite(filled)] = np.nan
-    for s in range(frame.num_series):
-        a, b = frame.offsets[s], frame.offsets[s + 1]
-        part = pd.DataFrame(filled[a:b])
+def _where(frame: SeriesFrame, rows: np.ndarray) -> list[str]:
+    times = frame.format_times(frame.time_of(rows))
+    if frame.num_series == 1:
+        return times
+    return [f"{frame.series_names[s]}: {t}" for s, t in zip(frame.series_of(rows), times)]
+
+
+def _filled(frame: SeriesFrame, policy: str, counts: np.ndarray) -> np.ndarray:
+    """A filled float32 copy; only the columns of series that have gaps are touched, one at a time."""
+    filled = np.empty(frame.values.shape, dtype=np.float32)
+    for begin, end in row_chunks(0, filled.shape[0]):
+        filled[begin:end] = frame.values[begin:end]
+    for s, c in zip(*np.nonzero(counts)):
+        a, b = int(frame.offsets[s]), int(frame.offsets[s + 1])
+        column = filled[a:b, c]  # (n,) strided view, written in place
+        ok = np.isfinite(column)
         if policy == "ffill":
-            part = part.ffill().bfill()  # leading gaps take the first observed value
+            last = np.maximum.accumulate(np.where(ok, np.arange(b - a), -1))  # last observed row so far
+            column[:] = column[np.where(last < 0, np.argmax(ok), last)]
         else:
-            part = part.interpolate(method="linear", limit_direction="both")
-        filled[a:b] = part.to_numpy(dtype=np.float32)
+            t = np.arange(b - a, dtype=np.float64) if frame.times is None else (frame.times[a:b] - frame.times[a]) * 1.0
+            column[~ok] = np.interp(t[~ok], t[ok], column[ok])
     return filled

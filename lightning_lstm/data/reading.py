@@ -1,4 +1,25 @@
-"""Read CSV, Parquet and ``.npy`` files into a :class:`SeriesFrame`: parse and sort time, check columns and duplicates."""
+"""Read CSV, Parquet and ``.npy`` files into a :class:`SeriesFrame`: parse and sort time, check columns and duplicates.
+
+Irregular steps, gaps and repeated timestamps
+---------------------------------------------
+A window is ``lookback + horizon`` consecutive *rows* of one series; the pipeline never looks at the clock inside a
+window. What that means for messy timestamps (the glucose excerpt in ``tests/data`` has all three):
+
+* **Repeated timestamps** (two rows of one series with the same time) are an error by default; the message shows the
+  first few (``series: time`` in panel files). ``data.duplicate_timestamps: first | last | mean`` merges each group
+  into one row instead (per column, missing cells skipped).
+* **Irregular steps and gaps in time** (a sensor pauses for 3 hours): without ``data.frequency`` the rows are used as
+  they are, so a window may span the gap as if it were one step; a warning counts the steps longer than 1.5x the
+  median step. With ``data.frequency`` (a pandas alias: ``5min``, ``h``, ``D``) each series is resampled onto that
+  grid first: readings are averaged per bin (bins anchored at midnight) and empty bins become missing values.
+* **Missing values** (empty cells, NaN, inf, and the empty bins above) follow ``data.missing``: ``error`` names the
+  columns and first timestamps, ``ffill`` / ``interpolate`` (linear in time) fill them and log counts per column,
+  ``drop`` fills nothing and skips every window touching one, so with ``data.frequency`` no window spans a gap.
+
+So for irregular sensor data use ``duplicate_timestamps: mean``, ``frequency: 5min``, ``missing: drop``.
+Timestamps with a time zone are converted to UTC. Without ``data.time_column`` the row order is the time (integer
+steps, counted per series in panel files); ``.npy`` files are always read that way (see :mod:`.npy`).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +31,22 @@ import numpy as np
 import pandas as pd
 
 from lightning_lstm.data.frame import SeriesFrame
+from lightning_lstm.data.npy import read_npy
+from lightning_lstm.data.timeline import (
+    DUPLICATE_POLICIES,
+    SINGLE_SERIES_NAME,
+    check_frequency,
+    infer_step,
+    resample,
+    resolve_duplicates,
+    warn_irregular,
+)
+
+__all__ = ["BUNDLED_SERIES", "DUPLICATE_POLICIES", "SINGLE_SERIES_NAME", "bundled_series_path", "read_frame"]
 
 log = logging.getLogger(__name__)
 
 BUNDLED_SERIES = "co2_weekly_maunaloa.csv"
-SINGLE_SERIES_NAME = "series"
-DUPLICATE_POLICIES = ("error", "first", "last", "mean")
 
 
 def bundled_series_path() -> Path:
@@ -43,23 +74,26 @@ def read_frame(
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"data.path: file {str(path)!r} does not exist. Give a CSV, Parquet or .npy file.")
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise ValueError(f"data.path: {str(path)!r} {what}. Give a CSV, Parquet or .npy file.")
     if duplicate_timestamps not in DUPLICATE_POLICIES:
         raise ValueError(
             f"data.duplicate_timestamps must be one of {DUPLICATE_POLICIES}, got {duplicate_timestamps!r}"
         )
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return _read_npy(path, columns, time_column, series_column)
+        return read_npy(path, columns, time_column, series_column)
     if suffix not in (".csv", ".parquet", ".pq", ".txt"):
         raise ValueError(f"data.path: {str(path)!r} has suffix {suffix!r}; use .csv, .parquet or .npy")
     table = _read_table(path, suffix)
     wanted = columns + [c for c in (time_column, series_column) if c is not None]
     missing = [c for c in dict.fromkeys(wanted) if c not in table.columns]
     if missing:
+        keys = {time_column: "data.time_column", series_column: "data.series_column"}
+        named = [f"{c!r} ({keys.get(c, 'data.target_columns / data.feature_columns')})" for c in missing]
         raise ValueError(
-            f"{path}: column(s) {missing} not found. Available columns: {list(table.columns)}. "
-            "Set data.time_column / data.target_columns / data.feature_columns / data.series_column accordingly."
+            f"{path}: column(s) {', '.join(named)} not found. Available columns: {list(table.columns)}. "
+            "Set those keys to available columns."
         )
     for column in columns:
         table[column] = _numeric_column(table[column], column, path)
@@ -67,14 +101,20 @@ def read_frame(
 
 
 def _read_table(path: Path, suffix: str) -> pd.DataFrame:
+    kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty (0 bytes); it needs a header row and data rows")
     try:
-        table = pd.read_parquet(path) if suffix in (".parquet", ".pq") else pd.read_csv(path)
+        table = pd.read_parquet(path) if kind == "Parquet" else pd.read_csv(path)
     except ImportError as err:
         raise ValueError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow ({err})") from err
     except pd.errors.EmptyDataError as err:
         raise ValueError(f"{path}: the file is empty; it needs a header row and data rows") from err
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
-        raise ValueError(f"{path}: could not read the file as {suffix.lstrip('.')} ({err})") from err
+    except Exception as err:  # parsers raise many types (ArrowInvalid, ParserError, UnicodeDecodeError, ...)
+        raise ValueError(
+            f"{path}: could not read the file as {kind} ({type(err).__name__}: {err}). "
+            f"Check that it is a valid {kind} file, or give it the right suffix (.csv, .parquet, .npy)."
+        ) from err
     if len(table) == 0:
         raise ValueError(f"{path}: the file has a header but no data rows")
     return table
@@ -90,7 +130,7 @@ def _numeric_column(column: pd.Series, name: str, path: Path) -> pd.Series:
     if bad.any():
         examples = column[bad].astype(str).unique()[:3].tolist()
         raise ValueError(
-            f"{path}: column {name!r} is not numeric: values such as {examples} (first at row {int(bad.idxmax())}). "
+            f"{path}: column {name!r} is not numeric: values such as {examples} (first at data row {int(bad.idxmax())}, 0-based). "
             "Use numeric columns as features and targets, or leave such cells empty."
         )
     return numeric.astype("float64").replace([np.inf, -np.inf], np.nan)
@@ -101,6 +141,12 @@ def _parse_times(table: pd.DataFrame, time_column: str, path: Path) -> tuple[np.
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         if raw.isna().any():
             raise ValueError(f"{path}: time column {time_column!r} has empty cells at rows {_rows(raw.isna())}")
+        fractional = raw != np.floor(raw)
+        if fractional.any():
+            raise ValueError(
+                f"{path}: time column {time_column!r} holds numbers that are not whole steps, e.g. "
+                f"{raw[fractional].head(3).tolist()}; use integer steps or datetimes"
+            )
         return raw.to_numpy(dtype=np.int64), False
     parsed = pd.to_datetime(raw, errors="coerce")
     bad = parsed.isna()
@@ -128,23 +174,27 @@ def _frame_from_table(
     duplicate_timestamps: str,
     frequency: str | None,
 ) -> SeriesFrame:
+    keys = table[series_column].astype(str) if series_column else pd.Series(SINGLE_SERIES_NAME, index=table.index)
     if time_column is None:
-        times, is_datetime = np.arange(len(table), dtype=np.int64), False
         if frequency is not None:
-            raise ValueError("data.frequency needs data.time_column: resampling works on timestamps")
+            raise ValueError(f"{path}: data.frequency needs data.time_column: resampling works on timestamps")
+        times, is_datetime = keys.groupby(keys, sort=False).cumcount().to_numpy(dtype=np.int64), False  # row order
     else:
         times, is_datetime = _parse_times(table, time_column, path)
-    keys = table[series_column].astype(str) if series_column else pd.Series(SINGLE_SERIES_NAME, index=table.index)
     work = table[columns].copy()
     work["__time"], work["__series"] = times, keys.to_numpy()
     work = work.sort_values(["__series", "__time"], kind="stable")
-    work = _resolve_duplicates(work, columns, duplicate_timestamps, path, time_column)
+    work = resolve_duplicates(work, columns, duplicate_timestamps, path, time_column, is_datetime)
     if frequency is not None:
-        work = _resample(work, columns, frequency, is_datetime)
+        check_frequency(frequency, is_datetime, path)
+        work = resample(work, columns, frequency)
     names = list(dict.fromkeys(work["__series"].tolist()))
     counts = work.groupby("__series", sort=False).size().reindex(names).to_numpy()
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     times = work["__time"].to_numpy(dtype=np.int64)
+    step = infer_step(times, offsets, frequency)
+    if frequency is None:
+        warn_irregular(times, offsets, step, names, is_datetime, path)
     return SeriesFrame(
         values=np.ascontiguousarray(work[columns].to_numpy(dtype=np.float32)),
         columns=list(columns),
@@ -152,88 +202,6 @@ def _frame_from_table(
         offsets=offsets,
         times=times,
         is_datetime=is_datetime,
-        time_step=_infer_step(times, offsets, frequency, is_datetime),
-        source=str(path),
-    )
-
-
-def _resolve_duplicates(
-    work: pd.DataFrame, columns: list[str], policy: str, path: Path, time_column: str | None
-) -> pd.DataFrame:
-    duplicated = work.duplicated(["__series", "__time"], keep=False)
-    if not duplicated.any():
-        return work
-    if policy == "error":
-        first = work.loc[duplicated, ["__series", "__time"]].drop_duplicates().head(5)
-        shown = [
-            (f"{s}: " if s != SINGLE_SERIES_NAME else "") + str(pd.Timestamp(t) if time_column else t)
-            for s, t in first.itertuples(index=False)
-        ]
-        raise ValueError(
-            f"{path}: {int(duplicated.sum())} rows share a timestamp in column {time_column!r}, first: {shown}. "
-            "Remove them, or set data.duplicate_timestamps to first, last or mean."
-        )
-    log.info("%s: merged %d rows that share a timestamp (%s)", path, int(duplicated.sum()), policy)
-    grouped = work.groupby(["__series", "__time"], sort=False, as_index=False)
-    return grouped.agg({c: policy for c in columns})
-
-
-def _resample(work: pd.DataFrame, columns: list[str], frequency: str, is_datetime: bool) -> pd.DataFrame:
-    if not is_datetime:
-        raise ValueError("data.frequency needs a datetime time column")
-    try:
-        pd.tseries.frequencies.to_offset(frequency)
-    except ValueError as err:
-        raise ValueError(f"data.frequency: {frequency!r} is not a pandas offset alias such as '5min' or 'h'") from err
-    pieces = []
-    for name, part in work.groupby("__series", sort=False):
-        regular = part.set_index(pd.to_datetime(part["__time"], unit="ns"))[columns].resample(frequency).mean()
-        regular["__time"] = regular.index.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        regular["__series"] = name
-        pieces.append(regular.reset_index(drop=True))
-    return pd.concat(pieces, ignore_index=True)
-
-
-def _infer_step(times: np.ndarray, offsets: np.ndarray, frequency: str | None, is_datetime: bool) -> int | None:
-    if frequency is not None:
-        return int(pd.to_timedelta(pd.tseries.frequencies.to_offset(frequency)).value)
-    steps = [np.diff(times[a:b]) for a, b in zip(offsets[:-1], offsets[1:]) if b - a > 1]
-    if not steps:
-        return None
-    return int(np.median(np.concatenate(steps)))
-
-
-def _read_npy(path: Path, columns: list[str], time_column: str | None, series_column: str | None) -> SeriesFrame:
-    if time_column is not None or series_column is not None:
-        raise ValueError(
-            f"{path}: a .npy file has no named columns; set data.time_column: null and data.series_column: null "
-            "(rows are time steps, columns are named '0', '1', ...)"
-        )
-    try:
-        values = np.load(path, mmap_mode="r")
-    except (ValueError, OSError) as err:
-        raise ValueError(f"{path}: not a readable .npy array ({err})") from err
-    if values.ndim == 1:
-        values = values.reshape(-1, 1)
-    if values.ndim != 2 or values.shape[0] == 0:
-        raise ValueError(f"{path}: expected a non-empty (time, columns) array, got shape {values.shape}")
-    available = [str(i) for i in range(values.shape[1])]
-    missing = [c for c in columns if c not in available]
-    if missing:
-        raise ValueError(f"{path}: column(s) {missing} not found; a .npy file's columns are named {available}")
-    if not np.issubdtype(values.dtype, np.number):
-        raise ValueError(f"{path}: array dtype {values.dtype} is not numeric")
-    chosen = [int(c) for c in columns]
-    if chosen != list(range(values.shape[1])) or values.dtype != np.float32 or not values.flags.c_contiguous:
-        log.info("%s: copying the chosen columns to float32 (memory-mapping needs a float32 array of exactly them)", path)
-        values = np.ascontiguousarray(values[:, chosen], dtype=np.float32)
-    return SeriesFrame(
-        values=values,
-        columns=list(columns),
-        series_names=[SINGLE_SERIES_NAME],
-        offsets=np.array([0, values.shape[0]], dtype=np.int64),
-        times=None,
-        is_datetime=False,
-        time_step=1,
+        time_step=step,
         source=str(path),
     )

@@ -1,33 +1,55 @@
-"""Scaling statistics per column: ``scaled = (value - center) / scale``, fitted on the training span only."""
+"""Scaling per column: ``scaled = (value - center) / scale``, fitted on the training span only, and its inverse."""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+import torch
+
+from lightning_lstm.data.column_stats import mean_std, quantiles_inplace
 
 SCALERS = ("standard", "minmax", "robust", "none")
 
 
 def scaling_statistics(column: np.ndarray, method: str, name: str) -> tuple[float, float]:
-    """``(center, scale)`` of one column of (already clipped) training values; NaN ignored.
+    """``(center, scale)`` of one column of finite (already clipped) training values; may reorder ``column``.
 
-    ``standard``: mean and std. ``minmax``: min and range, mapping to [0, 1]. ``robust``: median and IQR.
-    A constant column has no spread: it keeps scale 1 with a warning instead of dividing by zero.
+    ``standard``: mean and population std. ``minmax``: min and range, mapping to [0, 1]. ``robust``: median and IQR.
+    ``none``: ``(0, 1)``. A constant column has no spread: it keeps scale 1 with a warning instead of dividing by zero.
+
+    Args:
+        column: ``(n,)`` finite training values (``n >= 1``).
+        method: one of :data:`SCALERS`.
+        name: the column, file and series for the warning.
     """
     if method not in SCALERS:
         raise ValueError(f"data.scaler must be one of {SCALERS}, got {method!r}")
     if method == "none":
         return 0.0, 1.0
-    column = column[np.isfinite(column)].astype(np.float64)
     if method == "standard":
-        center, scale = column.mean(), column.std()
+        center, scale = mean_std(column)
     elif method == "minmax":
-        center, scale = column.min(), column.max() - column.min()
+        center, top = float(column.min()), float(column.max())
+        scale = top - center
     else:
-        q1, center, q3 = np.quantile(column, [0.25, 0.5, 0.75])
+        q1, center, q3 = quantiles_inplace(column, [0.25, 0.5, 0.75])
         scale = q3 - q1
     if not scale > 1e-12 * max(1.0, abs(center)):
-        warnings.warn(f"column {name!r} is constant on the training span: {method} scaling keeps scale 1", stacklevel=2)
+        warnings.warn(
+            f"{name} is constant on the training span: {method} scaling uses scale 1 (values only shifted by "
+            f"{float(center):g}). Drop the column, or use data.scaler: none to silence this.",
+            stacklevel=2,
+        )
         scale = 1.0
     return float(center), float(scale)
+
+
+def transform(values: torch.Tensor, center: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Original units -> scaled units; ``center`` and ``scale`` broadcast against ``values``."""
+    return (values - center) / scale
+
+
+def inverse(scaled: torch.Tensor, center: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Scaled units -> original units: ``inverse(transform(x, c, s), c, s) == x`` up to float rounding."""
+    return scaled * scale + center

@@ -29,7 +29,7 @@ def _to_time(value: str | int, frame: SeriesFrame, key: str) -> int:
         try:
             return int(pd.Timestamp(value).value)
         except (ValueError, TypeError) as err:
-            raise ValueError(f"{key}: {value!r} is not a timestamp") from err
+            raise ValueError(f"{key}: {value!r} is not a timestamp; give one such as '2020-06-01'") from err
     try:
         return int(value)
     except (ValueError, TypeError) as err:
@@ -42,8 +42,21 @@ def _time_at_fraction(frame: SeriesFrame, fraction: float) -> int:
         n = frame.values.shape[0]
         return int(n - round(n * fraction))
     distinct = np.unique(frame.times)
-    position = min(len(distinct) - 1, max(0, len(distinct) - int(round(len(distinct) * fraction))))
+    position = min(len(distinct) - 1, max(0, len(distinct) - round(len(distinct) * fraction)))
     return int(distinct[position]) if fraction > 0 else int(distinct[-1]) + 1
+
+
+def _time_before(frame: SeriesFrame, end: int, fraction: float) -> int:
+    """The timestamp ``fraction`` of all distinct timestamps before ``end`` (validation right before a test_start)."""
+    if frame.times is None:  # time is the row number
+        n = frame.values.shape[0]
+        before = min(max(end, 0), n)
+        return end if before == 0 else max(0, before - max(1, round(n * fraction)))
+    distinct = np.unique(frame.times)
+    before = int(np.searchsorted(distinct, end, side="left"))
+    if before == 0:
+        return end
+    return int(distinct[max(0, before - max(1, round(len(distinct) * fraction)))])
 
 
 def split_boundaries(
@@ -53,32 +66,70 @@ def split_boundaries(
     val_start: str | int | None,
     test_start: str | int | None,
 ) -> SplitBoundaries:
-    """Boundaries from timestamps (``val_start``/``test_start``) or fractions of the timeline."""
-    test_time = (
-        _to_time(test_start, frame, "data.test_start")
-        if test_start is not None
-        else _time_at_fraction(frame, test_fraction)
-    )
-    val_time = (
-        _to_time(val_start, frame, "data.val_start")
-        if val_start is not None
-        else _time_at_fraction(frame, val_fraction + test_fraction)
-    )
-    if val_start is None and val_fraction == 0:
-        val_time = test_time
+    """Boundaries from timestamps (``val_start``/``test_start``) or fractions of the timeline.
+
+    With ``test_start`` alone, validation is the ``val_fraction`` of the timeline right before it. A split left
+    without rows in every series is an error naming the split, its start and the data's time range.
+    """
+    if test_start is not None:
+        test_time, test_key = _to_time(test_start, frame, "data.test_start"), "data.test_start"
+    else:
+        test_time, test_key = _time_at_fraction(frame, test_fraction), f"data.test_fraction = {test_fraction}"
+    with_val = val_start is not None or val_fraction > 0
+    if val_start is not None:
+        val_time, val_key = _to_time(val_start, frame, "data.val_start"), "data.val_start"
+    elif val_fraction == 0:
+        val_time, val_key = test_time, "data.val_fraction = 0"
+    elif test_start is not None:
+        val_time, val_key = _time_before(frame, test_time, val_fraction), f"data.val_fraction = {val_fraction}"
+    else:
+        val_time = _time_at_fraction(frame, val_fraction + test_fraction)
+        val_key = f"data.val_fraction = {val_fraction}"
     if val_time > test_time:
+        shown_val, shown_test = frame.format_times([val_time, test_time])
         raise ValueError(
-            f"data.val_start ({frame.format_times([val_time])[0]}) is after data.test_start "
-            f"({frame.format_times([test_time])[0]}): the splits overlap; validation must come before test"
+            f"the validation split starts at {shown_val} ({val_key}), after the test split at "
+            f"{shown_test} ({test_key}): the splits overlap. Validation must come before test: "
+            "move data.val_start before data.test_start."
         )
     val_row = np.empty(frame.num_series, dtype=np.int64)
     test_row = np.empty(frame.num_series, dtype=np.int64)
     for s in range(frame.num_series):
         a, b = int(frame.offsets[s]), int(frame.offsets[s + 1])
-        times = np.arange(a, b) if frame.times is None else frame.times[a:b]
-        val_row[s] = a + np.searchsorted(times, val_time, side="left")
-        test_row[s] = a + np.searchsorted(times, test_time, side="left")
-    return SplitBoundaries(val_row=val_row, test_row=test_row, val_time=val_time, test_time=test_time)
+        if frame.times is None:  # time is the row number: no N-sized index is built
+            val_row[s], test_row[s] = (a + min(max(t - a, 0), b - a) for t in (val_time, test_time))
+        else:
+            val_row[s] = a + np.searchsorted(frame.times[a:b], val_time, side="left")
+            test_row[s] = a + np.searchsorted(frame.times[a:b], test_time, side="left")
+    bounds = SplitBoundaries(val_row=val_row, test_row=test_row, val_time=val_time, test_time=test_time)
+    _check_not_empty(frame, bounds, with_val, val_key, test_key)
+    return bounds
+
+
+def _check_not_empty(frame: SeriesFrame, bounds: SplitBoundaries, with_val: bool, val_key: str, test_key: str) -> None:
+    if frame.times is None:
+        first, last = frame.format_times([0, frame.values.shape[0] - 1])
+    else:
+        first, last = frame.format_times([frame.times.min(), frame.times.max()])
+    shown_val, shown_test = frame.format_times([bounds.val_time, bounds.test_time])
+    starts, ends = frame.offsets[:-1], frame.offsets[1:]
+    rows = {
+        "train": int((bounds.val_row - starts).sum()),
+        "validation": int((bounds.test_row - bounds.val_row).sum()),
+        "test": int((ends - bounds.test_row).sum()),
+    }
+    span = {
+        "train": f"before {shown_val} ({val_key})",
+        "validation": f"from {shown_val} ({val_key}) to before {shown_test} ({test_key})",
+        "test": f"from {shown_test} ({test_key})",
+    }
+    for split, n in rows.items():
+        if n == 0 and (split != "validation" or with_val):
+            raise ValueError(
+                f"{frame.source}: the {split} split is empty: no row lies {span[split]}, and the data run from "
+                f"{first} to {last}. Choose data.val_start / data.test_start inside that range, or use "
+                "data.val_fraction / data.test_fraction."
+            )
 
 
 def span_rows(frame: SeriesFrame, bounds: SplitBoundaries, split: str) -> list[tuple[int, int]]:
@@ -94,3 +145,19 @@ def span_rows(frame: SeriesFrame, bounds: SplitBoundaries, split: str) -> list[t
             }[split]
         )
     return spans
+
+
+def rows_needed(
+    lookback: int, horizon: int, val_fraction: float, test_fraction: float, val_start: object, test_start: object
+) -> int:
+    """Shortest series that gives every split a window: exact for fractions, a lower bound with dates.
+
+    Training needs ``lookback + horizon`` rows, validation and test ``horizon`` rows each (their inputs reach back).
+    """
+    with_val = val_start is not None or val_fraction > 0
+    need = lookback + horizon + horizon * (2 if with_val else 1)
+    if val_start is None and test_start is None:
+        shares = [(lookback + horizon, 1.0 - val_fraction - test_fraction), (horizon, test_fraction)]
+        shares += [(horizon, val_fraction)] if val_fraction > 0 else []
+        need = max([need] + [int(np.ceil(rows / share - 1e-9)) for rows, share in shares])
+    return need

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lightning_lstm.data.column_stats import finite_column
 from lightning_lstm.data.frame import SeriesFrame
 from lightning_lstm.data.outliers import clip_bounds
 from lightning_lstm.data.scaling import scaling_statistics
@@ -14,7 +15,17 @@ from lightning_lstm.data.scaling import scaling_statistics
 
 @dataclass
 class FittedStatistics:
-    """``(S, C)`` float64 arrays for ``S`` series and ``C`` columns; ``clipped`` counts training values clipped."""
+    """Clip bounds and scaling fitted on the training span, per series and column.
+
+    Attributes:
+        series_names: the ``S`` series, in frame order.
+        columns: the ``C`` columns, in frame order.
+        clip_low: ``(S, C)`` float64 lower clip bounds (``-inf`` without clipping).
+        clip_high: ``(S, C)`` float64 upper clip bounds (``inf`` without clipping).
+        center: ``(S, C)`` float64 centers: ``scaled = (value - center) / scale``.
+        scale: ``(S, C)`` float64 scales (1 for a constant column).
+        clipped: per column, training values outside the bounds (summed over series).
+    """
 
     series_names: list[str]
     columns: list[str]
@@ -34,19 +45,32 @@ class FittedStatistics:
         quantiles: tuple[float, float],
         k: float | None,
     ) -> FittedStatistics:
-        """Fit on the rows of ``train_spans`` only: bounds first, then scaling on the clipped values."""
+        """Fit on the rows of ``train_spans`` only: bounds first, then scaling on the clipped values.
+
+        One column of one series is copied at a time (float32, finite values only), so a memory-mapped file is
+        never read whole into memory. A column without any observed training value is an error: it cannot be scaled.
+        """
         shape = (frame.num_series, len(frame.columns))
         low, high = np.full(shape, -np.inf), np.full(shape, np.inf)
         center, scale = np.zeros(shape), np.ones(shape)
         clipped = dict.fromkeys(frame.columns, 0)
         for s, (a, b) in enumerate(train_spans):
             for c, name in enumerate(frame.columns):
-                column = np.asarray(frame.values[a:b, c], dtype=np.float64)  # one column: 1/C of the data at most
+                where = f"{frame.source}: column {name!r}" + (
+                    f" of series {frame.series_names[s]!r}" if frame.num_series > 1 else ""
+                )
+                column = finite_column(frame.values, a, b, c)  # (n,) float32: one column of one series at most
+                if column.size == 0:
+                    raise ValueError(
+                        f"{where} has no observed value in the training span ({b - a} rows), so its clip bounds and "
+                        "scaling cannot be fitted. Move data.val_start / data.val_fraction so the training span "
+                        "holds data of every series, fill the gaps (data.missing), or drop the series or column."
+                    )
                 low[s, c], high[s, c] = clip_bounds(column, outliers, quantiles, k)
-                outside = (column < low[s, c]) | (column > high[s, c])
-                clipped[name] += int(outside.sum())
-                column = np.clip(column, low[s, c], high[s, c])
-                center[s, c], scale[s, c] = scaling_statistics(column, scaler, name)
+                if outliers != "none":
+                    clipped[name] += int(np.count_nonzero(column < low[s, c]) + np.count_nonzero(column > high[s, c]))
+                    np.clip(column, low[s, c], high[s, c], out=column)
+                center[s, c], scale[s, c] = scaling_statistics(column, scaler, where)
         return cls(list(frame.series_names), list(frame.columns), low, high, center, scale, clipped)
 
     def state_dict(self) -> dict:

@@ -2,6 +2,10 @@
 
 A window starting at global row ``s`` reads inputs from rows ``[s, s + lookback)`` and targets from rows
 ``[s + lookback, s + lookback + horizon)``. Its id is ``s``: it maps back to the series and timestamps.
+
+A window belongs to the split that holds *all* its target rows; its inputs may reach back into the earlier split, as
+they would at forecast time. The ``horizon - 1`` windows whose targets straddle a split boundary belong to no split,
+so no training target is a validation value and no validation target a test value.
 """
 
 from __future__ import annotations
@@ -13,7 +17,11 @@ import numpy as np
 
 @dataclass
 class WindowIndex:
-    """Segments of evenly spaced window starts: segment ``k`` holds ``count[k]`` starts ``first[k] + i * stride``."""
+    """Segments of evenly spaced window starts: segment ``k`` holds ``count[k]`` starts ``first[k] + i * stride``.
+
+    A few segments per series (one per run of rows free of missing values), so the index costs ``O(segments)``
+    memory however many windows it describes.
+    """
 
     first: np.ndarray
     count: np.ndarray
@@ -29,6 +37,8 @@ class WindowIndex:
     def starts(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Start rows and series of window numbers ``idx`` (any shape) -> two int64 arrays of that shape."""
         idx = np.asarray(idx, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"window numbers must lie in [0, {len(self)}), got {idx.min()}..{idx.max()}")
         segment = np.searchsorted(self._cumulative, idx, side="right") - 1
         return self.first[segment] + (idx - self._cumulative[segment]) * self.stride, self.series[segment]
 
@@ -81,10 +91,16 @@ def build_window_index(
     )
 
 
-def last_windows(offsets: np.ndarray, lookback: int) -> WindowIndex:
-    """One input window per series ending at its last row (forecasting the steps after the data)."""
+def last_windows(offsets: np.ndarray, lookback: int, finite: np.ndarray | None = None) -> WindowIndex:
+    """One input window per series ending at its last row (forecasting the steps after the data).
+
+    A series shorter than ``lookback``, or (with ``finite``, ``missing: drop``) whose last ``lookback`` rows touch a
+    missing value, gets no forecast window.
+    """
     lengths = np.diff(offsets)
     keep = np.flatnonzero(lengths >= lookback)
+    if finite is not None:
+        keep = np.array([s for s in keep if finite[offsets[s + 1] - lookback : offsets[s + 1]].all()], dtype=np.int64)
     return WindowIndex(
         (offsets[1:][keep] - lookback).astype(np.int64), np.ones(len(keep), dtype=np.int64), keep.astype(np.int64), 1
     )

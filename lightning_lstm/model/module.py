@@ -147,6 +147,20 @@ class LSTMForecaster(pl.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         self.log("train/grad_norm", self.pre_clip_grad_norm(), on_step=True, on_epoch=False)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["best_val_loss"] = float(self.best_val_loss)  # so a resumed run keeps its hp_metric
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.best_val_loss = float(checkpoint.get("best_val_loss", float("inf")))
+
+    def has_validation(self) -> bool:
+        """Whether the attached Trainer will run validation (True without a Trainer or DataModule to ask)."""
+        trainer = self._trainer
+        if trainer is None:
+            return True
+        datamodule = getattr(trainer, "datamodule", None)
+        return bool(getattr(datamodule, "has_validation", True)) and trainer.limit_val_batches != 0
+
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(weight_decay_groups(self))
         if self.scheduler_factory is None:
@@ -155,9 +169,7 @@ class LSTMForecaster(pl.LightningModule):
         if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "name": "lr"}}
         monitor = self.hparams.scheduler_monitor
-        datamodule = getattr(self.trainer, "datamodule", None)
-        has_validation = getattr(datamodule, "has_validation", True) and self.trainer.limit_val_batches != 0
-        if monitor.startswith("val/") and not has_validation:
+        if monitor.startswith("val/") and not self.has_validation():
             rank_zero_warn(
                 f"model.scheduler_monitor is {monitor!r} but there is no validation split: ReduceLROnPlateau follows "
                 "'train/loss_epoch' instead. Set data.val_fraction > 0 to schedule on held-out data."

@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 class ForecastWriter(BasePredictionWriter):
     """Collects ``predict`` outputs from every rank and writes one file, ordered by series, time and horizon step.
 
-    Columns: ``series``, ``forecast_origin`` (last input timestamp), ``timestamp`` (of the forecast step),
-    ``step`` (1..H), then one ``<target>`` column per target, and in backtests ``<target>_true`` beside it.
+    Columns: ``window_id``, ``series``, ``forecast_origin`` (last input timestamp), ``timestamp`` (of the forecast
+    step: the series' time step after the last observation in forecast mode, the real row in backtests), ``step``
+    (1..H), then one ``<target>`` column per target on the original scale, and in backtests ``<target>_true`` beside
+    it. Timestamps are datetimes (typed in Parquet, ISO text in CSV) or integer steps.
 
     Args:
         output_path: file to write; relative paths land in the run folder. ``.csv`` or ``.parquet`` (needs pyarrow).
@@ -60,10 +62,10 @@ class ForecastWriter(BasePredictionWriter):
             dist.all_gather_object(gathered, local)
             parts = [part for part in gathered if part]
             local = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]} if parts else {}
+        path = self.resolve_path(trainer)  # trainer.log_dir is a collective: every rank must ask, not just rank zero
         if not trainer.is_global_zero or not local:
             return
         table = self.build_table(trainer.datamodule, local)
-        path = self.resolve_path(trainer)
         if path.suffix.lower() == ".parquet":
             table.to_parquet(path, index=False)
         else:
@@ -75,8 +77,9 @@ class ForecastWriter(BasePredictionWriter):
     def build_table(datamodule: Any, outputs: dict[str, np.ndarray]) -> pd.DataFrame:
         """One row per (window, horizon step), ordered by series, forecast origin and step."""
         forecast_mode = "truth" not in outputs
-        order = np.argsort(outputs["window_id"], kind="stable")  # window ids are start rows: series, then time
-        ids = outputs["window_id"][order]
+        # Window ids are start rows: sorted means by series, then time. Unique: under DDP with fewer windows than
+        # ranks, a rank without a window of its own repeats one (lightning_lstm/distributed.py); keep it once.
+        ids, order = np.unique(outputs["window_id"], return_index=True)
         forecast = outputs["forecast"][order]  # (B, H, T)
         B, H, T = forecast.shape
         windows = datamodule.describe_windows(ids, forecast=forecast_mode)
@@ -86,8 +89,8 @@ class ForecastWriter(BasePredictionWriter):
             {
                 "window_id": np.repeat(ids, H),
                 "series": np.repeat(windows["series"].to_numpy(), H),
-                "forecast_origin": np.repeat(frame.format_times(frame.time_of(origin_rows)), H),
-                "timestamp": frame.format_times(datamodule.target_times(ids, forecast=forecast_mode).reshape(-1)),
+                "forecast_origin": np.repeat(as_times(frame, frame.time_of(origin_rows)), H),
+                "timestamp": as_times(frame, datamodule.target_times(ids, forecast=forecast_mode).reshape(-1)),
                 "step": np.tile(np.arange(1, H + 1), B),
             }
         )
@@ -96,3 +99,9 @@ class ForecastWriter(BasePredictionWriter):
             if not forecast_mode:
                 table[f"{name}_true"] = outputs["truth"][order][:, :, t].reshape(-1)
         return table
+
+
+def as_times(frame: Any, times: np.ndarray) -> np.ndarray:
+    """int64 times as ``datetime64[ns]`` (naive; UTC when the file had time zones) or as integer steps."""
+    times = np.asarray(times, dtype=np.int64)
+    return times.astype("datetime64[ns]") if frame.is_datetime else times

@@ -1,0 +1,68 @@
+"""Statistics of one column that never hold more than that column: chunked reads, float64 sums, in-place quantiles.
+
+A series may be a memory-mapped ``.npy`` larger than memory. Fitting clip bounds and scaling reads one column of one
+series' training span at a time as a float32 copy (``4 * rows`` bytes); every other temporary is a chunk of
+:data:`CHUNK_ROWS` rows. Sums run in float64, so results match numpy on the float64 values to ~1e-12.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+CHUNK_ROWS = 1 << 18
+
+
+def row_chunks(start: int, stop: int) -> Iterator[tuple[int, int]]:
+    """``(begin, end)`` pairs of at most :data:`CHUNK_ROWS` rows covering ``[start, stop)``."""
+    for begin in range(start, stop, CHUNK_ROWS):
+        yield begin, min(begin + CHUNK_ROWS, stop)
+
+
+def finite_column(values: np.ndarray, start: int, stop: int, column: int) -> np.ndarray:
+    """``(n,)`` float32 copy of the finite values of ``values[start:stop, column]``, read in chunks.
+
+    Only the copy is ever allocated in full: a memory-mapped file is read ``CHUNK_ROWS`` rows at a time.
+    """
+    out = np.empty(stop - start, dtype=np.float32)
+    kept = 0
+    for begin, end in row_chunks(start, stop):
+        chunk = np.asarray(values[begin:end, column], dtype=np.float32)
+        finite = chunk[np.isfinite(chunk)]
+        out[kept : kept + finite.size] = finite
+        kept += finite.size
+    return out if kept == out.size else out[:kept].copy()
+
+
+def mean_std(column: np.ndarray) -> tuple[float, float]:
+    """Mean and population standard deviation (``ddof=0``) of a finite column, two chunked float64 passes."""
+    n = column.size
+    total = sum(float(np.sum(column[a:b], dtype=np.float64)) for a, b in row_chunks(0, n))
+    mean = total / n
+    squares = sum(float(np.sum(np.square(column[a:b].astype(np.float64) - mean))) for a, b in row_chunks(0, n))
+    return mean, float(np.sqrt(squares / n))
+
+
+def quantiles_inplace(column: np.ndarray, qs: list[float] | tuple[float, ...]) -> np.ndarray:
+    """``np.quantile(column, qs)`` (method ``linear``) without a copy: partitions ``column`` in place.
+
+    The order statistics are exact float32 values; the interpolation between them runs in float64 as numpy's does.
+    """
+    n = column.size
+    position = np.asarray(qs, dtype=np.float64) * (n - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, n - 1)
+    column.partition(np.unique(np.concatenate([low, high])))
+    a, b = column[low].astype(np.float64), column[high].astype(np.float64)
+    t = position - low
+    diff = b - a
+    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)  # numpy's _lerp, exact at t = 0 and 1
+
+
+def median_abs_deviation(column: np.ndarray, median: float) -> float:
+    """``median(|column - median|)`` with one float32 temporary the size of the column."""
+    deviation = np.empty_like(column)
+    for a, b in row_chunks(0, column.size):
+        np.abs(column[a:b] - np.float32(median), out=deviation[a:b])
+    return float(quantiles_inplace(deviation, [0.5])[0])

@@ -1,0 +1,125 @@
+"""The time axis of each series: repeated timestamps, resampling onto a regular grid, the step and its irregularities.
+
+Works on the long table that :mod:`lightning_lstm.data.reading` builds: value columns plus ``__series`` and ``__time``
+(int64: ns since the epoch for datetimes, integer steps otherwise), sorted by series, then time.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_POLICIES = ("error", "first", "last", "mean")
+SINGLE_SERIES_NAME = "series"
+IRREGULAR_FACTOR = 1.5
+
+
+def resolve_duplicates(
+    work: pd.DataFrame, columns: list[str], policy: str, path: Path, time_column: str | None, is_datetime: bool
+) -> pd.DataFrame:
+    """Rows sharing a timestamp within a series: an error showing the first few, or merged into one row.
+
+    ``first`` / ``last`` take each column's first / last observed value of the group, ``mean`` its mean (missing
+    cells are skipped, so a group keeps a value if any of its rows has one).
+    """
+    duplicated = work.duplicated(["__series", "__time"], keep=False)
+    if not duplicated.any():
+        return work
+    if policy == "error":
+        first = work.loc[duplicated, ["__series", "__time"]].drop_duplicates().head(5)
+        shown = [
+            (f"{s}: " if s != SINGLE_SERIES_NAME else "") + (str(pd.Timestamp(int(t))) if is_datetime else str(t))
+            for s, t in first.itertuples(index=False)
+        ]
+        groups = int(work.loc[duplicated, ["__series", "__time"]].drop_duplicates().shape[0])
+        raise ValueError(
+            f"{path}: {int(duplicated.sum())} rows share {groups} timestamp(s) in column {time_column!r}, "
+            f"first: {shown}. Remove the repeats, or set data.duplicate_timestamps to first, last or mean."
+        )
+    log.info("%s: merged %d rows that share a timestamp (%s)", path, int(duplicated.sum()), policy)
+    grouped = work.groupby(["__series", "__time"], sort=False, as_index=False)
+    return grouped.agg({c: policy for c in columns})
+
+
+def check_frequency(frequency: str, is_datetime: bool, path: Path) -> pd.DateOffset:
+    """The pandas offset of ``data.frequency``; resampling needs datetimes."""
+    if not is_datetime:
+        raise ValueError(
+            f"{path}: data.frequency = {frequency!r} needs a datetime time column (data.time_column); "
+            "integer steps are already regular: set data.frequency: null"
+        )
+    try:
+        return pd.tseries.frequencies.to_offset(frequency)
+    except ValueError as err:
+        raise ValueError(f"data.frequency: {frequency!r} is not a pandas offset alias such as '5min' or 'h'") from err
+
+
+def resample(work: pd.DataFrame, columns: list[str], frequency: str) -> pd.DataFrame:
+    """Each series on a regular grid: one row per bin of ``frequency``, the mean of its readings; empty bins are NaN.
+
+    Bins are anchored at midnight (``5min`` bins start at :00, :05, ...); a reading belongs to the bin it falls in.
+    """
+    pieces = []
+    for name, part in work.groupby("__series", sort=False):
+        regular = part.set_index(pd.to_datetime(part["__time"], unit="ns"))[columns].resample(frequency).mean()
+        regular["__time"] = regular.index.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        regular["__series"] = name
+        pieces.append(regular.reset_index(drop=True))
+    return pd.concat(pieces, ignore_index=True)
+
+
+def infer_step(times: np.ndarray, offsets: np.ndarray, frequency: str | None) -> int | None:
+    """The step between rows: ``frequency`` when fixed, else the median step over all series; ``None`` if unknown."""
+    if frequency is not None:
+        try:
+            return int(pd.to_timedelta(pd.tseries.frequencies.to_offset(frequency)).value)
+        except ValueError:
+            pass  # calendar offsets (months, quarters) have no fixed length: use the median step below
+    steps = [np.diff(times[a:b]) for a, b in pairwise(offsets) if b - a > 1]
+    if not steps:
+        return None
+    return int(np.median(np.concatenate(steps)))
+
+
+def warn_irregular(
+    times: np.ndarray, offsets: np.ndarray, step: int | None, series_names: list[str], is_datetime: bool, path: Path
+) -> int:
+    """Warn when steps exceed ``IRREGULAR_FACTOR`` times the median step; return how many do.
+
+    Without ``data.frequency`` a window treats consecutive rows as one step apart, so it may silently span such a gap.
+    """
+    if not step:
+        return 0
+    count, largest, where = 0, 0, ""
+    for s, (a, b) in enumerate(pairwise(offsets)):
+        steps = np.diff(times[a:b])
+        long = np.flatnonzero(steps > IRREGULAR_FACTOR * step)
+        count += long.size
+        if long.size and steps[long].max() > largest:
+            i = long[np.argmax(steps[long])]
+            largest = int(steps[i])
+            where = (f"{series_names[s]}: " if len(series_names) > 1 else "") + _show(int(times[a + i + 1]), is_datetime)
+    if count:
+        warnings.warn(
+            f"{path}: {count} steps are longer than {IRREGULAR_FACTOR}x the median step {_show_step(step, is_datetime)} "
+            f"(largest {_show_step(largest, is_datetime)}, ending at {where}). Windows treat consecutive rows as one "
+            "step apart and may span these gaps; set data.frequency (e.g. '5min') to resample so gaps become "
+            "missing values, with data.missing: drop to skip them.",
+            stacklevel=3,
+        )
+    return count
+
+
+def _show(t: int, is_datetime: bool) -> str:
+    return str(pd.Timestamp(t)) if is_datetime else str(t)
+
+
+def _show_step(step: int, is_datetime: bool) -> str:
+    return str(pd.Timedelta(step, unit="ns")) if is_datetime else f"{step} steps"

@@ -1,0 +1,73 @@
+"""Checkpoint plumbing for the CLI: ``--ckpt_path last`` across run folders, and a monitor when there is no validation.
+
+Runs live in ``<save_dir>/<name>/version_<n>/`` with checkpoints in ``checkpoints/`` (``best-*.ckpt``, ``last.ckpt``).
+Lightning resolves ``ckpt_path="last"`` only inside the *new* run's folder (``version_<n+1>/checkpoints``), which is
+empty when a run starts, so ``fit --ckpt_path last`` would silently train from scratch. :func:`find_last_checkpoint`
+looks in every run folder of the experiment instead; the resumed run logs to a new ``version_<n+1>`` folder and
+continues the epoch and step counts of the checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_warn
+
+log = logging.getLogger(__name__)
+
+TRAIN_MONITOR = "train/loss_epoch"
+
+
+def checkpoint_folders(trainer: pl.Trainer) -> list[Path]:
+    """Folders that may hold an earlier run's ``last.ckpt``: explicit ``dirpath`` s and ``<save_dir>/<name>/*/checkpoints``."""
+    folders = [
+        Path(callback.dirpath)
+        for callback in trainer.checkpoint_callbacks
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is not None
+    ]
+    logger = trainer.logger
+    if logger is not None and logger.save_dir is not None:
+        experiment = Path(logger.save_dir) / str(logger.name or "")
+        folders += sorted(experiment.glob("*/checkpoints"))
+    else:
+        folders.append(Path(trainer.default_root_dir) / "checkpoints")
+    return folders
+
+
+def find_last_checkpoint(trainer: pl.Trainer) -> str | None:
+    """The most recently written ``last*.ckpt`` of any run of this experiment, or None when there is none."""
+    candidates = [path for folder in checkpoint_folders(trainer) for path in folder.glob("last*.ckpt")]
+    if not candidates:
+        return None
+    return str(max(candidates, key=lambda path: (path.stat().st_mtime_ns, str(path))))
+
+
+def resolve_ckpt_path(trainer: pl.Trainer, ckpt_path: str | None) -> str | None:
+    """``"last"`` becomes the newest ``last.ckpt`` of earlier runs; anything else passes through unchanged."""
+    if ckpt_path != "last":
+        return ckpt_path
+    found = find_last_checkpoint(trainer)
+    if found is None:
+        return ckpt_path  # Lightning warns that there is nothing to resume and trains from scratch
+    log.info("--ckpt_path last: resuming from %s", found)
+    return found
+
+
+def monitor_train_loss_without_validation(trainer: pl.Trainer, has_validation: bool) -> None:
+    """Without a validation split, checkpoints watching a ``val/`` metric keep the best ``train/loss_epoch`` instead.
+
+    Otherwise no ``best-*.ckpt`` is ever written and ``ckpt_path="best"`` fails (the scheduler makes the same switch
+    in :meth:`LSTMForecaster.configure_optimizers`).
+    """
+    if has_validation and trainer.limit_val_batches != 0:
+        return
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint) and (callback.monitor or "").startswith("val/"):
+            rank_zero_warn(
+                f"checkpoint.monitor is {callback.monitor!r} but there is no validation split: the best checkpoint "
+                f"follows {TRAIN_MONITOR!r} instead. Set data.val_fraction > 0 to select on held-out data."
+            )
+            callback.monitor = TRAIN_MONITOR
