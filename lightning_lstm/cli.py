@@ -2,8 +2,9 @@
 
 ``python -m lightning_lstm fit --config configs/default.yaml`` (also ``validate``, ``test``, ``predict``,
 ``--print_config``). Each always-on callback has its own config group: ``checkpoint``, ``lr_monitor``,
-``spikes``, ``forecast_plot``, ``predictions``. ``--ckpt_path last`` finds the newest ``last.ckpt`` under
-``<save_dir>/<name>/version_*/checkpoints/`` (see lightning_lstm/model/checkpoints.py).
+``spikes``, ``forecast_plot``, ``predictions``; ``runtime`` holds the allocator and thread settings.
+``--ckpt_path last`` finds the newest ``last.ckpt`` under ``<save_dir>/<name>/version_*/checkpoints/`` (see
+lightning_lstm/model/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.model.checkpoints import monitor_train_loss_without_validation, resolve_ckpt_path
 from lightning_lstm.model.forecast_plot import ForecastPlot
 from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.model.prediction_writer import ForecastWriter
+from lightning_lstm.runtime.setup import apply_runtime
 from lightning_lstm.spikes.callback import LossSpikeCallback
 
 
@@ -26,6 +29,15 @@ class LightningLSTMCLI(LightningCLI):
     """LightningCLI that links the data's sizes to the model and adds the project's callbacks as config groups."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--runtime.malloc_tuning", type=bool, default=True,
+            help="Keep glibc malloc from returning the LSTM's large buffers to the OS after every step (1.4-1.6x "
+            "faster on CPU, about +90 MiB peak). Also off with LIGHTNING_LSTM_MALLOC_TUNING=0.",
+        )
+        parser.add_argument(
+            "--runtime.num_threads", type=int | None, default=None,
+            help="torch threads per process; default: OMP_NUM_THREADS, else the usable CPUs divided by ranks per node.",
+        )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -58,12 +70,18 @@ class LightningLSTMCLI(LightningCLI):
     before_validate = before_test = before_predict = _resolve_ckpt_path
 
 
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        apply_runtime(config.runtime.malloc_tuning, config.runtime.num_threads, dict(config.trainer))
+
+
 def configure_logging() -> None:
-    """Show the package's INFO messages (missing values filled, values clipped, spikes) on the console once."""
+    """Show the package's INFO messages (missing values filled, values clipped, spikes) on the console, rank 0 only."""
     package = logging.getLogger("lightning_lstm")
     if not package.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("[lightning_lstm] %(message)s"))
+        handler.addFilter(lambda record: rank_zero_only.rank == 0)  # one copy, not one per DDP rank
         package.addHandler(handler)
         package.setLevel(logging.INFO)
 

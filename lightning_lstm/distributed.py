@@ -3,7 +3,7 @@
 Run: ``python -m lightning_lstm fit --config configs/default.yaml --config configs/ddp.yaml`` (one node, all GPUs),
 or ``--trainer.accelerator=cpu --trainer.devices=2`` to try it on a laptop (gloo). See ``docs/cluster.md``.
 
-Off DDP (one process, or no initialized process group) every function here is a no-op.
+Without a distributed strategy nothing changes: the DataLoader keeps its own sampler, statistics are fitted in place.
 """
 
 from __future__ import annotations
@@ -29,19 +29,22 @@ def is_distributed() -> bool:
 def fit_on_rank_zero(fit: Callable[[], FittedStatistics]) -> FittedStatistics:
     """Run ``fit()`` on rank zero only and send its statistics to every rank, so all ranks scale and clip alike.
 
-    An error raised by ``fit()`` is sent too and raised on every rank, so no rank waits for statistics that never come.
+    If ``fit()`` fails, the other ranks raise too (a RuntimeError quoting it) instead of waiting for statistics.
     """
     if not is_distributed():
         return fit()
     message: list[object] = [None]
+    error: Exception | None = None
     if dist.get_rank() == 0:
         try:
             message[0] = fit().state_dict()  # plain tensors and strings
-        except Exception as err:  # noqa: BLE001 - re-raised on every rank below
-            message[0] = err
+        except Exception as err:  # noqa: BLE001 - re-raised below, on every rank
+            error, message[0] = err, f"{type(err).__name__}: {err}"
     dist.broadcast_object_list(message, src=0)
-    if isinstance(message[0], Exception):
-        raise message[0]
+    if error is not None:
+        raise error
+    if isinstance(message[0], str):
+        raise RuntimeError(f"rank 0 could not fit the scaling statistics and clip bounds: {message[0]}")
     return FittedStatistics.from_state_dict(message[0])
 
 
@@ -81,7 +84,9 @@ def window_sampler(
     drop_last: bool = False,
     split: str = "",
 ) -> DistributedSampler | None:
-    """The sampler that shards ``dataset`` over the DDP ranks; ``None`` on one process (the DataLoader's own then).
+    """The sampler that shards ``dataset`` over the DDP ranks; ``None`` without a distributed strategy.
+
+    Under DDP also for a single rank (``devices: 1``): Lightning would otherwise wrap the DataLoader's own sampler.
 
     ``train``: PyTorch's ``DistributedSampler`` (seeded by ``seed_everything``, reshuffled each epoch): with ``N``
     windows and ``W`` ranks each rank reads ``ceil(N / W)``; the ``W * ceil(N / W) - N`` (< W) missing slots repeat the
@@ -93,12 +98,14 @@ def window_sampler(
     """
     kwargs = trainer.distributed_sampler_kwargs if trainer is not None else None
     connector = getattr(trainer, "_accelerator_connector", None)
-    if not kwargs or kwargs["num_replicas"] <= 1 or not getattr(connector, "use_distributed_sampler", True):
-        return None  # one process, or the user shards the data (Trainer(use_distributed_sampler=False))
+    if not kwargs or not getattr(connector, "use_distributed_sampler", True):
+        return None  # no DDP, or the user shards the data (Trainer(use_distributed_sampler=False))
     world, rank = int(kwargs["num_replicas"]), int(kwargs["rank"])
     if mode == "train":
         seed = int(os.getenv("PL_GLOBAL_SEED", "0"))  # what Lightning's own sampler uses: identical on every rank
-        return DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        return DistributedSampler(
+            dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+        )
     if mode == "eval" and len(dataset) < world:
         raise ValueError(
             f"the {split or 'evaluation'} split has {len(dataset)} windows for {world} processes: every process needs "

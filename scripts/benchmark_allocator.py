@@ -139,10 +139,16 @@ def main(argv: list[str] | None = None) -> None:
         for mode in rotated:
             result = launch(mode, args)
             results[mode].append(result)
-            print(f"round {round_index + 1} {mode}: wall {result['wall_s']:.2f}s faults {result['minflt']:,.0f} "
-                  f"rss {result['maxrss_mib']:.0f} MiB applied={result['applied']}", file=sys.stderr, flush=True)
-    print(f"LSTM 64x2, batch {args.batch_size}, lookback {args.lookback}, {args.batches} batches, "
-          f"{args.threads} thread(s); medians of {args.repeats} alternating runs\n")
+            print(
+                f"round {round_index + 1} {mode}: wall {result['wall_s']:.2f}s faults {result['minflt']:,.0f} "
+                f"rss {result['maxrss_mib']:.0f} MiB applied={result['applied']}",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(
+        f"LSTM 64x2, batch {args.batch_size}, lookback {args.lookback}, {args.batches} batches, "
+        f"{args.threads} thread(s); medians of {args.repeats} alternating runs\n"
+    )
     print(markdown_table(results))
 
 

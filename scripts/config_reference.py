@@ -1,4 +1,4 @@
-"""Regenerate README.md's config reference from ``python -m lightning_lstm fit --config configs/default.yaml --print_config``.
+"""Regenerate README.md's config reference from the CLI's own ``fit --config configs/default.yaml --print_config``.
 
 Run: ``python scripts/config_reference.py`` (rewrites README.md in place); ``--check`` exits 1 when README.md is stale.
 The reference is the CLI's own output, so it cannot drift from what the CLI accepts.

@@ -15,7 +15,8 @@ from tests.conftest import GLUCOSE_EXCERPT, REPO, tiny_fit_args
 
 def test_print_config_lists_linked_data_and_callback_groups():
     out = subprocess.run(
-        [sys.executable, "-m", "lightning_lstm", "fit", "--config", str(REPO / "configs/default.yaml"), "--print_config"],
+        [sys.executable, "-m", "lightning_lstm", "fit", "--config", str(REPO / "configs/default.yaml"),
+         "--print_config"],
         capture_output=True, text=True, check=True, cwd=REPO,
     ).stdout
     config = yaml.safe_load(out)
@@ -34,7 +35,9 @@ def test_fit_on_bundled_series_writes_events_checkpoints_and_config(tmp_path: Pa
     events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
     events.Reload()
     tags = events.Tags()["scalars"]
-    for tag in ("train/loss_step", "train/loss_epoch", "val/loss", "val/mae", "train/grad_norm", "lr/weights", "lr/no_decay"):
+    expected = ("train/loss_step", "train/loss_epoch", "val/loss", "val/mae", "train/grad_norm", "lr/weights",
+                "lr/no_decay", "stability/loss", "stability/spike_count")
+    for tag in expected:
         assert tag in tags, tags
     # A rerun in the same folder gets a new version and does not fail on the saved config.
     main(["fit", *tiny_fit_args(tmp_path, "--trainer.max_epochs=1")])

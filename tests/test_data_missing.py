@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,16 @@ def gappy_csv(tmp_path: Path) -> Path:
 
 def module(path: Path, missing: str) -> TimeSeriesDataModule:
     dm = TimeSeriesDataModule(
-        path=str(path), target_columns=["a"], feature_columns=["a", "b"], lookback=5, horizon=2,
-        val_fraction=0.2, test_fraction=0.2, missing=missing, window_norm="none", shuffle=False,
+        path=str(path),
+        target_columns=["a"],
+        feature_columns=["a", "b"],
+        lookback=5,
+        horizon=2,
+        val_fraction=0.2,
+        test_fraction=0.2,
+        missing=missing,
+        window_norm="none",
+        shuffle=False,
     )
     dm.setup("fit")
     return dm
@@ -79,8 +88,14 @@ def test_filling_fills_every_gap_and_reports_counts(tmp_path: Path, missing: str
 def frame_of(values: list[list[float]], times: list[int] | None = None) -> SeriesFrame:
     array = np.asarray(values, dtype=np.float32)
     return SeriesFrame(
-        array, [f"c{i}" for i in range(array.shape[1])], ["series"], np.array([0, len(array)]),
-        None if times is None else np.asarray(times, dtype=np.int64), False, 1, "mem",
+        array,
+        [f"c{i}" for i in range(array.shape[1])],
+        ["series"],
+        np.array([0, len(array)]),
+        None if times is None else np.asarray(times, dtype=np.int64),
+        False,
+        1,
+        "mem",
     )
 
 
@@ -102,8 +117,8 @@ def test_error_names_the_columns_and_first_timestamps(tmp_path: Path) -> None:
         module(gappy_csv(tmp_path), "error")
     message = str(caught.value)
     assert "gappy.csv" in message
-    assert "'a': 5 (first at ['2022-03-04 00:00:00', '2022-04-10 00:00:00', '2022-04-11 00:00:00'])" in message
-    assert "'b': 1 (first at ['2022-04-30 00:00:00'])" in message
+    assert re.search(r"'a': 5 \(first at \['2022-03-04[^']*', '2022-04-10[^']*', '2022-04-11[^']*'\]\)", message)
+    assert re.search(r"'b': 1 \(first at \['2022-04-30[^']*'\]\)", message)
     assert "data.missing" in message
 
 

@@ -20,17 +20,33 @@ def panel_table() -> pd.DataFrame:
     parts = []
     for name, start, days, level in (("a", "2020-01-01", 70, 100.0), ("b", "2020-01-21", 60, -50.0)):
         t = np.arange(days)
-        parts.append(pd.DataFrame({
-            "id": name, "date": pd.date_range(start, periods=days, freq="D"),
-            "y": level + 0.5 * t + rng.standard_normal(days), "x": level / 10 + rng.standard_normal(days),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id": name,
+                    "date": pd.date_range(start, periods=days, freq="D"),
+                    "y": level + 0.5 * t + rng.standard_normal(days),
+                    "x": level / 10 + rng.standard_normal(days),
+                }
+            )
+        )
     return pd.concat(parts).sample(frac=1.0, random_state=0)
 
 
 def panel_module(path: Path, **options) -> TimeSeriesDataModule:
-    options = {"time_column": "date", "series_column": "id", "target_columns": ["y"], "feature_columns": ["y", "x"],
-               "lookback": 7, "horizon": 3, "val_start": VAL_START, "test_start": TEST_START,
-               "window_norm": "none", "shuffle": False, **options}
+    options = {
+        "time_column": "date",
+        "series_column": "id",
+        "target_columns": ["y"],
+        "feature_columns": ["y", "x"],
+        "lookback": 7,
+        "horizon": 3,
+        "val_start": VAL_START,
+        "test_start": TEST_START,
+        "window_norm": "none",
+        "shuffle": False,
+        **options,
+    }
     dm = TimeSeriesDataModule(path=str(path), **options)
     dm.setup("fit")
     return dm
@@ -106,5 +122,5 @@ def test_a_series_without_training_rows_is_an_error(tmp_path: Path) -> None:
     late = pd.DataFrame({"id": "late", "date": pd.date_range("2020-02-22", periods=20, freq="D"), "y": 1.0, "x": 2.0})
     path = tmp_path / "late.csv"
     pd.concat([panel_table(), late]).to_csv(path, index=False)
-    with pytest.raises(ValueError, match=r"late\.csv: column 'y' of series 'late' has no observed value in the training"):
+    with pytest.raises(ValueError, match=r"late\.csv: column 'y' of series 'late' has no observed value in the"):
         panel_module(path)

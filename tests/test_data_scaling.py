@@ -25,16 +25,24 @@ def two_column_csv(tmp_path: Path, name: str = "two.csv", test_outlier: float | 
     a[[30, 60, 90]] += 100.0
     if test_outlier is not None:
         a[ROWS - 10] = test_outlier
-    table = pd.DataFrame({"date": pd.date_range("2021-01-01", periods=ROWS, freq="D"), "a": a,
-                          "b": 3 * rng.standard_normal(ROWS)})
+    table = pd.DataFrame(
+        {"date": pd.date_range("2021-01-01", periods=ROWS, freq="D"), "a": a, "b": 3 * rng.standard_normal(ROWS)}
+    )
     path = tmp_path / name
     table.to_csv(path, index=False)
     return path
 
 
 def fitted(path: Path, **options) -> TimeSeriesDataModule:
-    options = {"target_columns": ["a"], "feature_columns": ["a", "b"], "lookback": 10, "horizon": 3,
-               "window_norm": "none", "shuffle": False, **options}
+    options = {
+        "target_columns": ["a"],
+        "feature_columns": ["a", "b"],
+        "lookback": 10,
+        "horizon": 3,
+        "window_norm": "none",
+        "shuffle": False,
+        **options,
+    }
     dm = TimeSeriesDataModule(path=str(path), **options)
     dm.setup("fit")
     return dm
@@ -106,8 +114,8 @@ def test_clip_bounds_come_from_the_training_span_only(tmp_path: Path, method: st
     dm = fitted(two_column_csv(tmp_path), **options)
     train = training_rows(dm)
     low, high = by_hand_bounds(train, method)
-    np.testing.assert_allclose(dm.stats.clip_low[0], low, rtol=1e-6)
-    np.testing.assert_allclose(dm.stats.clip_high[0], high, rtol=1e-6)
+    np.testing.assert_allclose(dm.stats.clip_low[0], low, rtol=1e-12)
+    np.testing.assert_allclose(dm.stats.clip_high[0], high, rtol=1e-12)
     counts = ((train < dm.stats.clip_low[0]) | (train > dm.stats.clip_high[0])).sum(axis=0)
     assert dm.stats.clipped == {"a": int(counts[0]), "b": int(counts[1])}
     # Scaling is fitted on the clipped training values (clipped in float32, as the windows are: hence rtol 1e-6).
@@ -149,3 +157,7 @@ def test_column_statistics_match_numpy_across_chunks(monkeypatch: pytest.MonkeyP
         np.testing.assert_allclose(
             column_stats.quantiles_inplace(column[:n].copy(), qs), np.quantile(expected[:n], qs), rtol=1e-12
         )
+        for values in (expected[:n], np.round(expected[:n] / 40) * 40):  # with and without ties
+            median = np.median(values)
+            mad = column_stats.median_abs_deviation(values.astype(np.float32), median)
+            assert mad == pytest.approx(np.median(np.abs(values - median)), rel=1e-12, abs=1e-12)

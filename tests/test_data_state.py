@@ -13,19 +13,29 @@ from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.data.statistics import FittedStatistics
 
 OPTIONS = {
-    "time_column": "date", "target_columns": ["value"], "feature_columns": ["value", "other"], "lookback": 14,
-    "horizon": 3, "scaler": "robust", "outliers": "iqr", "missing": "drop", "window_norm": "last", "shuffle": False,
+    "time_column": "date",
+    "target_columns": ["value"],
+    "feature_columns": ["value", "other"],
+    "lookback": 14,
+    "horizon": 3,
+    "scaler": "robust",
+    "outliers": "iqr",
+    "missing": "drop",
+    "window_norm": "last",
+    "shuffle": False,
 }
 
 
 def write_series(path: Path, level: float = 10.0) -> Path:
     rng = np.random.default_rng(4)
     t = np.arange(200)
-    table = pd.DataFrame({
-        "date": pd.date_range("2023-01-01", periods=len(t), freq="h"),
-        "value": level + 3 * np.sin(2 * np.pi * t / 24) + 0.2 * rng.standard_normal(len(t)),
-        "other": rng.standard_normal(len(t)),
-    })
+    table = pd.DataFrame(
+        {
+            "date": pd.date_range("2023-01-01", periods=len(t), freq="h"),
+            "value": level + 3 * np.sin(2 * np.pi * t / 24) + 0.2 * rng.standard_normal(len(t)),
+            "other": rng.standard_normal(len(t)),
+        }
+    )
     table.loc[[17, 120], "value"] = np.nan
     table.loc[50, "value"] = 500.0  # clipped by the iqr bounds in training
     table.to_csv(path, index=False)
@@ -95,7 +105,8 @@ def test_predict_on_another_file_uses_the_checkpoint_statistics(trained: TimeSer
 
 def test_checkpoint_of_another_feature_set_is_a_clear_error(trained: TimeSeriesDataModule) -> None:
     other = TimeSeriesDataModule(path=trained.path, **{**OPTIONS, "feature_columns": ["value"]})
-    with pytest.raises(ValueError, match=r"data.feature_columns = \['value', 'other'\], but the config gives \['value'\]"):
+    expected = r"data.feature_columns = \['value', 'other'\], but the config gives \['value'\]"
+    with pytest.raises(ValueError, match=expected):
         other.load_state_dict(trained.state_dict())
     norm = TimeSeriesDataModule(path=trained.path, **{**OPTIONS, "window_norm": "none"})
     with pytest.raises(ValueError, match="data.window_norm = last, but the config gives none"):
@@ -112,3 +123,9 @@ def test_state_holds_every_fitted_number(trained: TimeSeriesDataModule) -> None:
     assert restored.clipped == trained.stats.clipped and restored.clipped["value"] >= 1
     np.testing.assert_array_equal(restored.center, trained.stats.center)
     assert TimeSeriesDataModule(**OPTIONS).state_dict() == {}  # nothing fitted yet
+
+
+def test_sizes_the_model_needs_are_known_before_setup() -> None:
+    dm = TimeSeriesDataModule(path="not/read/yet.csv", target_columns=["a"], feature_columns=["a", "b", "c"])
+    assert (dm.num_features, dm.num_targets, dm.hparams.lookback, dm.hparams.horizon) == (3, 1, 52, 4)
+    assert dm.frame is None  # nothing was read

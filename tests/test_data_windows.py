@@ -11,6 +11,7 @@ import torch
 
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.data.dataset import WindowDataset
+from lightning_lstm.data.resumable import EpochSampler
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.data.windows import build_window_index, last_windows
 
@@ -20,8 +21,13 @@ TEN = 10.0 * np.arange(10, dtype=np.float32)  # row r holds 10 * r, so every val
 def identity_stats(columns: int = 1) -> FittedStatistics:
     shape = (1, columns)
     return FittedStatistics(
-        ["series"], [str(c) for c in range(columns)], np.full(shape, -np.inf), np.full(shape, np.inf),
-        np.zeros(shape), np.ones(shape), {},
+        ["series"],
+        [str(c) for c in range(columns)],
+        np.full(shape, -np.inf),
+        np.full(shape, np.inf),
+        np.zeros(shape),
+        np.ones(shape),
+        {},
     )
 
 
@@ -59,7 +65,8 @@ def test_drop_skips_windows_touching_a_gap_and_keeps_the_stride_grid() -> None:
     finite = np.ones(10, dtype=bool)
     finite[4] = False  # row 4 is missing
     assert ten_point_dataset(2, 1, 1, finite).index.all_starts().tolist() == [0, 1, 5, 6, 7]
-    assert ten_point_dataset(2, 1, 2, finite).index.all_starts().tolist() == [0, 6]  # grid 0, 2, 4, 6: 2 and 4 touch row 4
+    # Stride 2 keeps the grid 0, 2, 4, 6 across the gap: 2 and 4 touch row 4.
+    assert ten_point_dataset(2, 1, 2, finite).index.all_starts().tolist() == [0, 6]
 
 
 def ten_point_csv(tmp_path: Path) -> Path:
@@ -71,8 +78,18 @@ def ten_point_csv(tmp_path: Path) -> Path:
 def test_datamodule_splits_ten_points_by_time(tmp_path: Path) -> None:
     """Train [0, 6), val [6, 8), test [8, 10); stride only on train; inputs may reach back into the earlier split."""
     dm = TimeSeriesDataModule(
-        path=str(ten_point_csv(tmp_path)), time_column="t", target_columns=["v"], lookback=2, horizon=2, stride=2,
-        val_start="6", test_start="8", scaler="none", missing="error", window_norm="none", shuffle=False,
+        path=str(ten_point_csv(tmp_path)),
+        time_column="t",
+        target_columns=["v"],
+        lookback=2,
+        horizon=2,
+        stride=2,
+        val_start="6",
+        test_start="8",
+        scaler="none",
+        missing="error",
+        window_norm="none",
+        shuffle=False,
     )
     dm.setup("fit")
     expected = {
@@ -117,3 +134,21 @@ def test_forecast_window_is_the_last_lookback_rows_unless_they_touch_a_gap() -> 
     finite = np.ones(30, dtype=bool)
     finite[28] = False
     assert last_windows(offsets, lookback=4, finite=finite).first.tolist() == [6]
+
+
+def test_training_loader_serves_every_window_once_per_epoch(tmp_path: Path) -> None:
+    dm = TimeSeriesDataModule(
+        path=str(ten_point_csv(tmp_path)),
+        time_column="t",
+        target_columns=["v"],
+        lookback=2,
+        horizon=1,
+        val_fraction=0.0,
+        test_fraction=0.2,
+        batch_size=3,
+        missing="error",
+    )
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert isinstance(loader.sampler, EpochSampler)  # a numpy order, seeded per epoch, resumable
+    assert sorted(torch.cat([b["window_id"] for b in loader]).tolist()) == [0, 1, 2, 3, 4, 5]

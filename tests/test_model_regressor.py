@@ -7,6 +7,8 @@ its batch. :func:`check_reads_last_step` is the one test both the real regressor
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -18,11 +20,19 @@ LOOKBACK = 8
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """Tiny LSTMs run fastest on one thread; several threads on a shared 2-core machine are ~100x slower."""
-    threads = torch.get_num_threads()
+    """Tiny LSTMs run fastest on one thread (several threads on a busy 2-core machine are ~100x slower).
+
+    ``OMP_NUM_THREADS`` too: the CLI's runtime setup sets torch's thread count from it.
+    """
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp
 
 
 class SeedBug(nn.Module):
@@ -99,8 +109,9 @@ def test_a_head_on_the_first_time_step_fails_the_same_check():
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("head", ["linear", "mlp"])
 def test_output_shape_is_batch_horizon_targets(bidirectional: bool, head: str):
-    model = LSTMRegressor(3, num_targets=2, horizon=5, hidden_size=4, num_layers=2, dropout=0.1,
-                          bidirectional=bidirectional, head=head)
+    model = LSTMRegressor(
+        3, num_targets=2, horizon=5, hidden_size=4, num_layers=2, dropout=0.1, bidirectional=bidirectional, head=head
+    )
     assert model(torch.randn(7, LOOKBACK, 3)).shape == (7, 5, 2)
 
 
@@ -115,8 +126,12 @@ def test_bidirectional_head_reads_both_directions_of_the_top_layer():
 
 @pytest.mark.parametrize(
     ("kwargs", "option"),
-    [({"hidden_size": 0}, "model.hidden_size"), ({"num_layers": 0}, "model.num_layers"),
-     ({"dropout": 1.0}, "model.dropout"), ({"head": "conv"}, "model.head")],
+    [
+        ({"hidden_size": 0}, "model.hidden_size"),
+        ({"num_layers": 0}, "model.num_layers"),
+        ({"dropout": 1.0}, "model.dropout"),
+        ({"head": "conv"}, "model.head"),
+    ],
 )
 def test_invalid_options_name_the_flag(kwargs: dict, option: str):
     with pytest.raises(ValueError, match=option):

@@ -8,14 +8,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from lightning_lstm.runtime import allocator
 from lightning_lstm.runtime.allocator import ENV_SWITCH, AllocatorReport, tune_allocator
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _is_glibc_linux() -> bool:
@@ -107,9 +104,14 @@ def test_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
 
 _FAULT_SCRIPT = textwrap.dedent(
     """
-    import ctypes, json, resource
+    import ctypes, importlib.util, json, resource, sys
     import torch
-    from lightning_lstm.runtime import tune_allocator
+
+    # Load the module by path: the package __init__ pulls in lightning (slow).
+    spec = importlib.util.spec_from_file_location("allocator", sys.argv[1])
+    allocator = sys.modules["allocator"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(allocator)
+    tune_allocator = allocator.tune_allocator
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -151,10 +153,14 @@ def test_tuning_removes_page_faults_of_lstm_training() -> None:
     which is also how the CLI uses it (after torch is imported).
     """
     env = {k: v for k, v in os.environ.items() if k not in allocator._USER_ENV_VARS and k != "GLIBC_TUNABLES"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env.pop(ENV_SWITCH, None)
     proc = subprocess.run(
-        [sys.executable, "-c", _FAULT_SCRIPT], env=env, capture_output=True, text=True, timeout=240, check=False
+        [sys.executable, "-c", _FAULT_SCRIPT, allocator.__file__],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -58,7 +58,9 @@ def test_cgroup_v1_unlimited_and_missing(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("eight_cpus")
-@pytest.mark.parametrize(("content", "expected"), [("max 100000", 8), ("200000 100000", 2), ("150000 100000", 1), ("10000 100000", 1)])
+@pytest.mark.parametrize(
+    ("content", "expected"), [("max 100000", 8), ("200000 100000", 2), ("150000 100000", 1), ("10000 100000", 1)]
+)
 def test_available_cpus_is_min_of_affinity_and_quota(tmp_path: Path, content: str, expected: int) -> None:
     assert available_cpus(_write(tmp_path, "cpu.max", content)) == expected
 

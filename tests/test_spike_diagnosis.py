@@ -14,11 +14,11 @@ from lightning_lstm.spikes.records import SpikeRecord
 STEPS_PER_EPOCH = 100
 
 
-def window(window_id: int, start: str = "2021-03-01", series: str = "co2") -> dict:
+def window(window_id: int, start: str = "2021-03-01", series: str = "co2", input_start: str = "2021-01-01") -> dict:
     return {
         "window_id": window_id,
         "series": series,
-        "input_start": "2021-01-01",
+        "input_start": input_start,
         "target_start": start,
         "target_end": "2021-03-08",
         "loss": 12.5,
@@ -82,11 +82,11 @@ def test_scattered_unrelated_spikes_are_reported_as_isolated(context: RunContext
 
 
 def test_recurring_window_names_its_timestamps_and_suggests_outlier_clipping(context: RunContext) -> None:
-    bad = [window(4242, start="2019-07-14")]
+    bad = [window(4242, start="2019-07-14", input_start="2019-05-01")]
     spikes = [spike(e, b, top_windows=bad) for e, b in ((0, 5), (1, 61), (2, 33))] + [spike(3, 80)]
     out = text(diagnose(spikes, context))
     assert "3 of 4 spikes recur at the same place in 3 epochs" in out
-    assert "co2 2019-07-14 to 2021-03-08" in out
+    assert "co2 2019-05-01 to 2021-03-08" in out  # the whole window: inputs and targets
     assert "`data.outliers: quantile`" in out and "data.shuffle" not in out
 
 

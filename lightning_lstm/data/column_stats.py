@@ -1,8 +1,9 @@
 """Statistics of one column that never hold more than that column: chunked reads, float64 sums, in-place quantiles.
 
 A series may be a memory-mapped ``.npy`` larger than memory. Fitting clip bounds and scaling reads one column of one
-series' training span at a time as a float32 copy (``4 * rows`` bytes); every other temporary is a chunk of
-:data:`CHUNK_ROWS` rows. Sums run in float64, so results match numpy on the float64 values to ~1e-12.
+series' training span at a time as a float32 copy (``4 * rows`` bytes) and works on it in place (partition, sort,
+clip); every other temporary is a chunk of :data:`CHUNK_ROWS` rows. Sums run in float64, so results match numpy on
+the float64 values to ~1e-12.
 """
 
 from __future__ import annotations
@@ -28,10 +29,15 @@ def finite_column(values: np.ndarray, start: int, stop: int, column: int) -> np.
     out = np.empty(stop - start, dtype=np.float32)
     kept = 0
     for begin, end in row_chunks(start, stop):
-        chunk = np.asarray(values[begin:end, column], dtype=np.float32)
-        finite = chunk[np.isfinite(chunk)]
-        out[kept : kept + finite.size] = finite
-        kept += finite.size
+        piece = out[kept : kept + end - begin]
+        piece[:] = values[begin:end, column]  # copied straight into place, then compacted if it has gaps
+        finite = np.isfinite(piece)
+        if finite.all():
+            kept += piece.size
+        else:
+            good = piece[finite]
+            out[kept : kept + good.size] = good
+            kept += good.size
     return out if kept == out.size else out[:kept].copy()
 
 
@@ -61,8 +67,31 @@ def quantiles_inplace(column: np.ndarray, qs: list[float] | tuple[float, ...]) -
 
 
 def median_abs_deviation(column: np.ndarray, median: float) -> float:
-    """``median(|column - median|)`` with one float32 temporary the size of the column."""
-    deviation = np.empty_like(column)
-    for a, b in row_chunks(0, column.size):
-        np.abs(column[a:b] - np.float32(median), out=deviation[a:b])
-    return float(quantiles_inplace(deviation, [0.5])[0])
+    """``median(|column - median|)`` exactly (float64), without a temporary: sorts ``column`` in place.
+
+    In sorted order the deviations left of the median grow leftwards and those right of it grow rightwards: two sorted
+    sequences, whose middle order statistics a binary search finds in ``O(log n)`` reads.
+    """
+    column.sort()
+    n = column.size
+    near = np.float32(median)  # searching a float64 in a float32 array would cast the whole array
+    p = int(np.searchsorted(column, near, side="left" if float(near) > median else "right"))  # column[:p] <= median
+
+    def left(i: int) -> float:  # i-th smallest deviation at or below the median
+        return median - float(column[p - 1 - i])
+
+    def right(j: int) -> float:  # j-th smallest deviation above it
+        return float(column[p + j]) - median
+
+    def kth(k: int) -> float:  # k-th smallest (0-based) of both sequences: the k + 1 smallest take i from the left
+        lo, hi = max(0, k + 1 - (n - p)), min(k + 1, p)
+        while lo < hi:
+            i = (lo + hi) // 2
+            if i < p and k + 1 - i > 0 and left(i) < right(k - i):
+                lo = i + 1
+            else:
+                hi = i
+        taken = ([left(lo - 1)] if lo > 0 else []) + ([right(k - lo)] if k + 1 - lo > 0 else [])
+        return max(taken)
+
+    return kth(n // 2) if n % 2 else (kth(n // 2 - 1) + kth(n // 2)) / 2

@@ -10,6 +10,7 @@ become missing values that ``data.missing: drop`` keeps out of every window. Det
 from __future__ import annotations
 
 import logging
+from itertools import pairwise
 from typing import Literal
 
 import lightning.pytorch as pl
@@ -23,6 +24,7 @@ from lightning_lstm.data.frame import SeriesFrame
 from lightning_lstm.data.missing import finite_rows, handle_missing
 from lightning_lstm.data.outliers import check_outlier_options
 from lightning_lstm.data.reading import bundled_series_path, read_frame
+from lightning_lstm.data.resumable import resumable_train_loader
 from lightning_lstm.data.seasons import infer_season_length
 from lightning_lstm.data.splits import (
     SplitBoundaries,
@@ -30,13 +32,12 @@ from lightning_lstm.data.splits import (
     span_rows,
     split_boundaries,
 )
+from lightning_lstm.data.state import data_state, restore_statistics
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.data.windows import WindowIndex, build_window_index, last_windows
 from lightning_lstm.distributed import fit_on_rank_zero, window_sampler
 
 log = logging.getLogger(__name__)
-
-STATE_FORMAT = 1
 
 
 class TimeSeriesDataModule(pl.LightningDataModule):
@@ -113,7 +114,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         predict_split: Literal["val", "test", "all"] = "test",
     ) -> None:
         super().__init__()
-        for key, value in (("lookback", lookback), ("horizon", horizon), ("stride", stride), ("batch_size", batch_size)):
+        sizes = (("lookback", lookback), ("horizon", horizon), ("stride", stride), ("batch_size", batch_size))
+        for key, value in sizes:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"data.{key} must be an integer >= 1, got {value!r}")
         if num_workers < 0:
@@ -230,7 +232,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         if split == "forecast":
             return last_windows(frame.offsets, hp.lookback, finite)
         if split == "all":
-            spans = [(int(a), int(b)) for a, b in zip(frame.offsets[:-1], frame.offsets[1:])]
+            spans = [(int(a), int(b)) for a, b in pairwise(frame.offsets)]
         else:
             spans = span_rows(frame, self.bounds, split)
         stride = hp.stride if split == "train" else 1
@@ -263,11 +265,13 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         # Under DDP: this rank's share of the windows (see lightning_lstm/distributed.py); None on one process.
         mode = "train" if train else "predict" if predict else "eval"
         sampler = window_sampler(dataset, self.trainer, mode, hp.shuffle, hp.drop_last, split)
-        return DataLoader(
-            dataset, batch_size=hp.batch_size, shuffle=train and hp.shuffle and sampler is None, sampler=sampler,
-            drop_last=train and hp.drop_last, num_workers=hp.num_workers, collate_fn=collate_windows,
-            pin_memory=pin, persistent_workers=hp.num_workers > 0,
+        options = dict(
+            batch_size=hp.batch_size, drop_last=train and hp.drop_last, num_workers=hp.num_workers,
+            collate_fn=collate_windows, pin_memory=pin, persistent_workers=hp.num_workers > 0,
         )
+        if sampler is None and train:  # one process: a mid-epoch resume continues exactly (see .resumable)
+            return resumable_train_loader(dataset, self.trainer, hp.shuffle, **options)
+        return DataLoader(dataset, sampler=sampler, **options)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
@@ -284,78 +288,28 @@ class TimeSeriesDataModule(pl.LightningDataModule):
 
     def describe_windows(self, window_ids: np.ndarray, forecast: bool) -> pd.DataFrame:
         """Series name and timestamps of each window: one row per window (input start, first and last target)."""
-        frame, hp = self.frame, self.hparams
-        starts = np.asarray(window_ids, dtype=np.int64)
-        series = frame.series_of(starts)
-        last_input = frame.time_of(starts + hp.lookback - 1)
-        if forecast:
-            step = frame.time_step or 1
-            first_target, last_target = last_input + step, last_input + hp.horizon * step
-        else:
-            first_target = frame.time_of(starts + hp.lookback)
-            last_target = frame.time_of(starts + hp.lookback + hp.horizon - 1)
-        return pd.DataFrame(
-            {
-                "window_id": starts,
-                "series": [frame.series_names[s] for s in series],
-                "input_start": frame.format_times(frame.time_of(starts)),
-                "target_start": frame.format_times(first_target),
-                "target_end": frame.format_times(last_target),
-            }
-        )
+        return self.frame.describe_windows(window_ids, self.hparams.lookback, self.hparams.horizon, forecast)
 
     def target_times(self, window_ids: np.ndarray, forecast: bool) -> np.ndarray:
         """``(B, H)`` int64 timestamps of each window's target steps (future ones from the series' time step)."""
-        hp, frame = self.hparams, self.frame
-        starts = np.asarray(window_ids, dtype=np.int64)
-        steps = np.arange(hp.horizon)
-        if forecast:
-            return frame.time_of(starts + hp.lookback - 1)[:, None] + (steps + 1) * (frame.time_step or 1)
-        return frame.time_of(starts[:, None] + hp.lookback + steps)
+        return self.frame.target_times(window_ids, self.hparams.lookback, self.hparams.horizon, forecast)
+
+    def _settings(self) -> dict[str, object]:
+        hp = self.hparams
+        return {
+            "feature_columns": list(self.feature_columns), "target_columns": list(self.target_columns),
+            "lookback": int(hp.lookback), "horizon": int(hp.horizon), "scaler": str(hp.scaler),
+            "outliers": str(hp.outliers), "window_norm": str(hp.window_norm),
+        }
 
     def state_dict(self) -> dict:
-        if self.stats is None:
-            return {}
-        frame = self.frame
-        return {
-            "format": STATE_FORMAT,
-            "feature_columns": list(self.feature_columns),
-            "target_columns": list(self.target_columns),
-            "lookback": int(self.hparams.lookback),
-            "horizon": int(self.hparams.horizon),
-            "time_step": int(frame.time_step) if frame.time_step is not None else -1,
-            "is_datetime": bool(frame.is_datetime),
-            "scaler": str(self.hparams.scaler),
-            "outliers": str(self.hparams.outliers),
-            "window_norm": str(self.hparams.window_norm),
-            "statistics": self.stats.state_dict(),
-        }
+        """The fitted statistics and the settings they belong to, as plain tensors and strings (see :mod:`.state`)."""
+        return {} if self.stats is None else data_state(self.stats, self.frame, self._settings())
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore the training statistics; a checkpoint of another column set, window or format is an error."""
         if not state_dict:
             return
-        if state_dict.get("format") != STATE_FORMAT or "statistics" not in state_dict:
-            raise ValueError(
-                f"the checkpoint's data state has format {state_dict.get('format')!r}, this version reads "
-                f"{STATE_FORMAT}: retrain, or predict with the version that wrote it"
-            )
-        for key, mine in (
-            ("feature_columns", self.feature_columns), ("target_columns", self.target_columns),
-            ("lookback", self.hparams.lookback), ("horizon", self.hparams.horizon),
-            ("window_norm", self.hparams.window_norm),
-        ):
-            if state_dict[key] != mine:
-                raise ValueError(
-                    f"the checkpoint was trained with data.{key} = {state_dict[key]}, but the config gives {mine}. "
-                    f"Use the same data.{key} as in training (see config.yaml in the run folder)."
-                )
-        stats = FittedStatistics.from_state_dict(state_dict["statistics"])
-        if stats.columns != self.columns:
-            raise ValueError(
-                f"the checkpoint's statistics cover columns {stats.columns}, but this data module reads {self.columns}"
-                " (targets, then features). Use the target and feature columns of training."
-            )
-        self.stats, self.restored = stats, True
+        self.stats, self.restored = restore_statistics(state_dict, self._settings(), self.columns), True
         if self.frame is not None and self.frame.time_step is None and state_dict["time_step"] > 0:
             self.frame.time_step = state_dict["time_step"]

@@ -44,18 +44,19 @@ class WindowDataset(Dataset):
     ) -> None:
         self.values = values
         self.index = index
-        self.feature_idx = torch.tensor(feature_idx)
-        self.target_idx = torch.tensor(target_idx)
+        self.features, self.targets = _columns(feature_idx), _columns(target_idx)
+        self.target_list = np.asarray(target_idx, dtype=np.int64)
         self.lookback, self.horizon = lookback, horizon
         self.series_starts = series_starts
         self.clip_inputs, self.clip_targets = clip_inputs, clip_targets
         self.with_targets = with_targets
         self.season_length = season_length or None
         self.window_norm = window_norm
-        self.low = torch.from_numpy(stats.clip_low).float()  # (S, C)
-        self.high = torch.from_numpy(stats.clip_high).float()
-        self.center = torch.from_numpy(stats.center).float()
-        self.scale = torch.from_numpy(stats.scale).float()
+        self.low = stats.clip_low.astype(np.float32)  # (S, C)
+        self.high = stats.clip_high.astype(np.float32)
+        self.has_bounds = bool(np.isfinite(self.low).any() or np.isfinite(self.high).any())  # else clipping is a no-op
+        self.center = stats.center.astype(np.float32)
+        self.scale = stats.scale.astype(np.float32)
         width = lookback + (horizon if with_targets else 0)
         self._offsets = np.arange(width, dtype=np.int64)
 
@@ -66,15 +67,15 @@ class WindowDataset(Dataset):
         return {key: value[0] for key, value in self.__getitems__([i]).items()}
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """One batch, computed in numpy (single-threaded: no intra-op thread pool to wait for), returned as tensors."""
         starts, series = self.index.starts(np.asarray(indices))  # (B,), (B,)
         rows = starts[:, None] + self._offsets  # (B, W), W = L (+ H)
-        block = torch.from_numpy(np.asarray(self.values[rows], dtype=np.float32))  # (B, W, C)
-        s = torch.from_numpy(series)
-        low, high = self.low[s][:, None, :], self.high[s][:, None, :]  # (B, 1, C)
-        center, scale = self.center[s][:, None, :], self.scale[s][:, None, :]
+        block = np.asarray(self.values[rows], dtype=np.float32)  # (B, W, C): the batch's one gather
+        low, high = self.low[series][:, None, :], self.high[series][:, None, :]  # (B, 1, C)
+        center, scale = self.center[series][:, None, :], self.scale[series][:, None, :]
         inputs = block[:, : self.lookback, :]  # (B, L, C)
-        if self.clip_inputs:
-            inputs = torch.maximum(torch.minimum(inputs, high), low)
+        if self.clip_inputs and self.has_bounds:
+            inputs = np.minimum(np.maximum(inputs, low), high)
         inputs = transform(inputs, center, scale)
         if self.window_norm == "last":
             # Level-free windows: every column minus its last input value, so a trend never leaves the training range.
@@ -82,33 +83,42 @@ class WindowDataset(Dataset):
             inputs = inputs - level
             center = center + level * scale  # outputs map back to the original scale through the shifted center
         batch = {
-            "x": inputs[:, :, self.feature_idx],  # (B, L, F)
+            "x": torch.from_numpy(np.ascontiguousarray(inputs[:, :, self.features])),  # (B, L, F)
             "window_id": torch.from_numpy(starts),
-            "series": s,
-            "target_center": center[:, 0, self.target_idx],  # (B, T)
-            "target_scale": scale[:, 0, self.target_idx],
+            "series": torch.from_numpy(series),
+            "target_center": torch.from_numpy(np.ascontiguousarray(center[:, 0, self.targets])),  # (B, T)
+            "target_scale": torch.from_numpy(np.ascontiguousarray(scale[:, 0, self.targets])),
         }
         if self.with_targets:
             raw = block[:, self.lookback :, :]  # (B, H, C)
-            clipped = torch.maximum(torch.minimum(raw, high), low) if self.clip_targets else raw
-            batch["y"] = transform(clipped, center, scale)[:, :, self.target_idx]  # (B, H, T)
-            batch["y_raw"] = raw[:, :, self.target_idx]
-            batch["naive"] = block[:, self.lookback - 1 : self.lookback, self.target_idx].expand(-1, self.horizon, -1)
+            clipped = np.minimum(np.maximum(raw, low), high) if self.clip_targets and self.has_bounds else raw
+            batch["y"] = torch.from_numpy(np.ascontiguousarray(transform(clipped, center, scale)[:, :, self.targets]))
+            batch["y_raw"] = torch.from_numpy(np.ascontiguousarray(raw[:, :, self.targets]))  # (B, H, T)
+            last = block[:, self.lookback - 1 : self.lookback, self.targets]  # (B, 1, T)
+            batch["naive"] = torch.from_numpy(np.repeat(last, self.horizon, axis=1))  # (B, H, T)
             batch.update(self._seasonal_naive(starts, series))
         return batch
 
     def _seasonal_naive(self, starts: np.ndarray, series: np.ndarray) -> dict[str, torch.Tensor]:
         """For target step h (1-based) the value ``m * ceil(h / m)`` steps earlier, m the season length."""
-        B, H, T = len(starts), self.horizon, len(self.target_idx)
+        B, H, T = len(starts), self.horizon, len(self.target_list)
         if self.season_length is None:
-            return {"seasonal_naive": torch.full((B, H, T), float("nan")), "seasonal_valid": torch.zeros(B, dtype=torch.bool)}
+            nothing = torch.full((B, H, T), float("nan"))
+            return {"seasonal_naive": nothing, "seasonal_valid": torch.zeros(B, dtype=torch.bool)}
         m = self.season_length
         h = np.arange(1, H + 1)
         rows = starts[:, None] + self.lookback + h - 1 - m * -(-h // m)  # (B, H)
         valid = (rows >= self.series_starts[series][:, None]).all(axis=1)
-        gathered = np.asarray(self.values[np.maximum(rows, 0)], dtype=np.float32)[:, :, self.target_idx.numpy()]
+        gathered = np.asarray(self.values[np.maximum(rows, 0)], dtype=np.float32)[:, :, self.target_list]
         valid &= np.isfinite(gathered).all(axis=(1, 2))
         return {"seasonal_naive": torch.from_numpy(gathered), "seasonal_valid": torch.from_numpy(valid)}
+
+
+def _columns(idx: list[int]) -> slice | np.ndarray:
+    """A slice (a view, no copy) when the columns are consecutive, else an index array."""
+    if len(idx) and list(idx) == list(range(idx[0], idx[0] + len(idx))):
+        return slice(idx[0], idx[0] + len(idx))
+    return np.asarray(idx, dtype=np.int64)
 
 
 def collate_windows(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

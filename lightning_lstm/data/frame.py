@@ -54,3 +54,26 @@ class SeriesFrame:
         if self.is_datetime:  # dates print without a time of day when every time is midnight
             return pd.DatetimeIndex(pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns")).astype(str).tolist()
         return [str(int(t)) for t in times]
+
+    def describe_windows(self, starts: np.ndarray, lookback: int, horizon: int, forecast: bool) -> pd.DataFrame:
+        """Series name and timestamps of windows starting at global rows ``starts``: input start, first and last
+        target (for ``forecast`` windows the targets lie after the data, one time step apart)."""
+        starts = np.asarray(starts, dtype=np.int64)
+        targets = self.target_times(starts, lookback, horizon, forecast)  # (B, H)
+        return pd.DataFrame(
+            {
+                "window_id": starts,
+                "series": [self.series_names[s] for s in self.series_of(starts)],
+                "input_start": self.format_times(self.time_of(starts)),
+                "target_start": self.format_times(targets[:, 0]),
+                "target_end": self.format_times(targets[:, -1]),
+            }
+        )
+
+    def target_times(self, starts: np.ndarray, lookback: int, horizon: int, forecast: bool) -> np.ndarray:
+        """``(B, H)`` int64 timestamps of the target steps of windows starting at global rows ``starts``."""
+        starts = np.asarray(starts, dtype=np.int64)
+        steps = np.arange(horizon)
+        if forecast:
+            return self.time_of(starts + lookback - 1)[:, None] + (steps + 1) * (self.time_step or 1)
+        return self.time_of(starts[:, None] + lookback + steps)

@@ -1,12 +1,14 @@
 """Missing values (NaN, empty cells, inf): raise, fill forward, interpolate in time, or leave them for windows to skip.
 
-Every scan reads a chunk of rows at a time (:func:`.column_stats.row_chunks`), so a memory-mapped file is never copied to count or find its gaps.
+Every scan reads a chunk of rows at a time (:func:`.column_stats.row_chunks`), so a memory-mapped file is never copied
+to count or find its gaps.
 Filling needs a writable array and makes one float32 copy of the values (a memory-mapped file stays untouched).
 """
 
 from __future__ import annotations
 
 import logging
+from itertools import pairwise
 
 import numpy as np
 
@@ -21,9 +23,9 @@ MISSING_POLICIES = ("error", "ffill", "interpolate", "drop")
 def missing_counts(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """``(S, C)`` int64 non-finite values per series and column, read in chunks."""
     counts = np.zeros((len(offsets) - 1, values.shape[1]), dtype=np.int64)
-    for s, (a, b) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+    for s, (a, b) in enumerate(pairwise(offsets.tolist())):
         for begin, end in row_chunks(a, b):
-            counts[s] += np.count_nonzero(~np.isfinite(values[begin:end]), axis=0)
+            counts[s] += (end - begin) - np.count_nonzero(np.isfinite(values[begin:end]), axis=0)  # one bool chunk
     return counts
 
 
@@ -58,13 +60,13 @@ def handle_missing(frame: SeriesFrame, policy: str) -> dict[str, int]:
         raise ValueError(f"data.missing must be one of {MISSING_POLICIES}, got {policy!r}")
     counts = missing_counts(frame.values, frame.offsets)  # (S, C)
     lengths = np.diff(frame.offsets)
-    for s, c in zip(*np.nonzero((counts == lengths[:, None]) & (lengths[:, None] > 0))):
+    for s, c in np.argwhere((counts == lengths[:, None]) & (lengths[:, None] > 0)):
         where = f" in series {frame.series_names[s]!r}" if frame.num_series > 1 else ""
         raise ValueError(
             f"{frame.source}: column {frame.columns[c]!r} is entirely missing{where} ({lengths[s]} empty or "
             "non-finite cells). Remove it from data.target_columns / data.feature_columns, or give it values."
         )
-    per_column = {name: int(n) for name, n in zip(frame.columns, counts.sum(axis=0))}
+    per_column = {name: int(n) for name, n in zip(frame.columns, counts.sum(axis=0), strict=True)}
     if counts.sum() == 0:
         return per_column
     if policy == "error":
@@ -89,7 +91,7 @@ def _where(frame: SeriesFrame, rows: np.ndarray) -> list[str]:
     times = frame.format_times(frame.time_of(rows))
     if frame.num_series == 1:
         return times
-    return [f"{frame.series_names[s]}: {t}" for s, t in zip(frame.series_of(rows), times)]
+    return [f"{frame.series_names[s]}: {t}" for s, t in zip(frame.series_of(rows), times, strict=True)]
 
 
 def _filled(frame: SeriesFrame, policy: str, counts: np.ndarray) -> np.ndarray:
@@ -97,7 +99,7 @@ def _filled(frame: SeriesFrame, policy: str, counts: np.ndarray) -> np.ndarray:
     filled = np.empty(frame.values.shape, dtype=np.float32)
     for begin, end in row_chunks(0, filled.shape[0]):
         filled[begin:end] = frame.values[begin:end]
-    for s, c in zip(*np.nonzero(counts)):
+    for s, c in np.argwhere(counts):
         a, b = int(frame.offsets[s]), int(frame.offsets[s + 1])
         column = filled[a:b, c]  # (n,) strided view, written in place
         ok = np.isfinite(column)

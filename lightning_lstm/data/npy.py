@@ -48,7 +48,10 @@ def read_npy(path: Path, columns: list[str], time_column: str | None, series_col
     if chosen != list(range(values.shape[1])) or values.dtype != np.float32 or not values.flags.c_contiguous:
         log.info(
             "%s: converting columns %s of a %s array to float32 in memory (a float32 array of exactly the chosen "
-            "columns stays memory-mapped)", path, chosen, values.dtype,
+            "columns stays memory-mapped)",
+            path,
+            chosen,
+            values.dtype,
         )
         values = _float32_columns(values, chosen)
     return SeriesFrame(

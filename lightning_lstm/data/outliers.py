@@ -30,7 +30,9 @@ def check_outlier_options(method: str, quantiles: tuple[float, ...], k: float | 
         raise ValueError(f"data.outlier_k must be > 0, got {k}; the defaults are {DEFAULT_K}")
 
 
-def clip_bounds(column: np.ndarray, method: str, quantiles: tuple[float, float], k: float | None) -> tuple[float, float]:
+def clip_bounds(
+    column: np.ndarray, method: str, quantiles: tuple[float, float], k: float | None
+) -> tuple[float, float]:
     """``(low, high)`` for one column of finite training values (may reorder it); ``(-inf, inf)`` for ``none``.
 
     ``quantile``: the given quantiles. ``iqr``: ``[q1 - k*IQR, q3 + k*IQR]`` (k=3, Tukey's far out).

@@ -77,9 +77,7 @@ def read_frame(
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise ValueError(f"data.path: {str(path)!r} {what}. Give a CSV, Parquet or .npy file.")
     if duplicate_timestamps not in DUPLICATE_POLICIES:
-        raise ValueError(
-            f"data.duplicate_timestamps must be one of {DUPLICATE_POLICIES}, got {duplicate_timestamps!r}"
-        )
+        raise ValueError(f"data.duplicate_timestamps must be one of {DUPLICATE_POLICIES}, got {duplicate_timestamps!r}")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return read_npy(path, columns, time_column, series_column)
@@ -130,7 +128,8 @@ def _numeric_column(column: pd.Series, name: str, path: Path) -> pd.Series:
     if bad.any():
         examples = column[bad].astype(str).unique()[:3].tolist()
         raise ValueError(
-            f"{path}: column {name!r} is not numeric: values such as {examples} (first at data row {int(bad.idxmax())}, 0-based). "
+            f"{path}: column {name!r} is not numeric: values such as {examples} "
+            f"(first at data row {int(bad.idxmax())}, 0-based). "
             "Use numeric columns as features and targets, or leave such cells empty."
         )
     return numeric.astype("float64").replace([np.inf, -np.inf], np.nan)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -10,6 +11,7 @@ import torch
 from lightning_lstm.data.column_stats import mean_std, quantiles_inplace
 
 SCALERS = ("standard", "minmax", "robust", "none")
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 def scaling_statistics(column: np.ndarray, method: str, name: str) -> tuple[float, float]:
@@ -45,11 +47,11 @@ def scaling_statistics(column: np.ndarray, method: str, name: str) -> tuple[floa
     return float(center), float(scale)
 
 
-def transform(values: torch.Tensor, center: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Original units -> scaled units; ``center`` and ``scale`` broadcast against ``values``."""
+def transform(values: Array, center: Array, scale: Array) -> Array:
+    """Original units -> scaled units (arrays or tensors); ``center`` and ``scale`` broadcast against ``values``."""
     return (values - center) / scale
 
 
-def inverse(scaled: torch.Tensor, center: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def inverse(scaled: Array, center: Array, scale: Array) -> Array:
     """Scaled units -> original units: ``inverse(transform(x, c, s), c, s) == x`` up to float rounding."""
     return scaled * scale + center

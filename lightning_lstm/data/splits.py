@@ -33,7 +33,9 @@ def _to_time(value: str | int, frame: SeriesFrame, key: str) -> int:
     try:
         return int(value)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{key}: {value!r} must be an integer step, since {frame.source} has no datetime column") from err
+        raise ValueError(
+            f"{key}: {value!r} must be an integer step, since {frame.source} has no datetime column"
+        ) from err
 
 
 def _time_at_fraction(frame: SeriesFrame, fraction: float) -> int:

@@ -1,4 +1,4 @@
-"""Everything fitted on the training span that prediction needs again: clip bounds and scaling, per series and column."""
+"""Everything fitted on the training span that prediction needs again: clip bounds and scaling per series and column."""
 
 from __future__ import annotations
 
@@ -107,6 +107,11 @@ class FittedStatistics:
             )
         rows = [self.series_names.index(n) for n in names]
         return FittedStatistics(
-            list(names), self.columns, self.clip_low[rows], self.clip_high[rows],
-            self.center[rows], self.scale[rows], self.clipped,
+            list(names),
+            self.columns,
+            self.clip_low[rows],
+            self.clip_high[rows],
+            self.center[rows],
+            self.scale[rows],
+            self.clipped,
         )

@@ -105,10 +105,12 @@ def warn_irregular(
         if long.size and steps[long].max() > largest:
             i = long[np.argmax(steps[long])]
             largest = int(steps[i])
-            where = (f"{series_names[s]}: " if len(series_names) > 1 else "") + _show(int(times[a + i + 1]), is_datetime)
+            where = _show(int(times[a + i + 1]), is_datetime)
+            where = f"{series_names[s]}: {where}" if len(series_names) > 1 else where
     if count:
         warnings.warn(
-            f"{path}: {count} steps are longer than {IRREGULAR_FACTOR}x the median step {_show_step(step, is_datetime)} "
+            f"{path}: {count} steps are longer than {IRREGULAR_FACTOR}x the median step "
+            f"{_show_step(step, is_datetime)} "
             f"(largest {_show_step(largest, is_datetime)}, ending at {where}). Windows treat consecutive rows as one "
             "step apart and may span these gaps; set data.frequency (e.g. '5min') to resample so gaps become "
             "missing values, with data.missing: drop to skip them.",

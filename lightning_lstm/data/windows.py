@@ -50,7 +50,7 @@ def clean_runs(finite: np.ndarray, begin: int, end: int) -> list[tuple[int, int]
     """``[a, b)`` runs of rows in ``[begin, end)`` where ``finite`` is True."""
     mask = np.concatenate([[False], finite[begin:end], [False]])
     edges = np.flatnonzero(np.diff(mask.astype(np.int8)))
-    return [(begin + int(a), begin + int(b)) for a, b in zip(edges[0::2], edges[1::2])]
+    return [(begin + int(a), begin + int(b)) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
 
 
 def build_window_index(

@@ -4,7 +4,8 @@ Runs live in ``<save_dir>/<name>/version_<n>/`` with checkpoints in ``checkpoint
 Lightning resolves ``ckpt_path="last"`` only inside the *new* run's folder (``version_<n+1>/checkpoints``), which is
 empty when a run starts, so ``fit --ckpt_path last`` would silently train from scratch. :func:`find_last_checkpoint`
 looks in every run folder of the experiment instead; the resumed run logs to a new ``version_<n+1>`` folder and
-continues the epoch and step counts of the checkpoint.
+continues the epoch and step counts of the checkpoint. (An explicit path works as well and, unlike ``last``, also
+lets LightningCLI take the model's hyperparameters from the checkpoint instead of the config.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ TRAIN_MONITOR = "train/loss_epoch"
 
 
 def checkpoint_folders(trainer: pl.Trainer) -> list[Path]:
-    """Folders that may hold an earlier run's ``last.ckpt``: explicit ``dirpath`` s and ``<save_dir>/<name>/*/checkpoints``."""
+    """Folders that may hold an earlier ``last.ckpt``: explicit ``dirpath`` s, ``<save_dir>/<name>/*/checkpoints``."""
     folders = [
         Path(callback.dirpath)
         for callback in trainer.checkpoint_callbacks

@@ -70,7 +70,8 @@ class ForecastPlot(Callback):
         frame = datamodule.frame
         column = frame.columns.index(target)
         figure, axes = plt.subplots(len(picks), 1, figsize=(8, 2.2 * len(picks)), squeeze=False)
-        for ax, start, pred, truth in zip(axes[:, 0], batch["window_id"].numpy(), forecast, batch["y_raw"]):
+        windows = zip(axes[:, 0], batch["window_id"].numpy(), forecast, batch["y_raw"], strict=True)
+        for ax, start, pred, truth in windows:
             history = frame.values[start : start + lookback, column]
             ax.plot(np.arange(lookback), history, color="0.4", label="history")
             steps = np.arange(lookback, lookback + horizon)

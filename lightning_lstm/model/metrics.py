@@ -47,8 +47,9 @@ class BaselineComparison(nn.Module):
         truth = batch["y_raw"]
         self.model_mae.update(forecast.flatten(), truth.flatten())
         self.naive_mae.update(batch["naive"].flatten(), truth.flatten())
-        self.per_step_mae.update(forecast.transpose(1, 2).reshape(-1, truth.shape[1]),
-                                 truth.transpose(1, 2).reshape(-1, truth.shape[1]))  # (B*T, H)
+        self.per_step_mae.update(
+            forecast.transpose(1, 2).reshape(-1, truth.shape[1]), truth.transpose(1, 2).reshape(-1, truth.shape[1])
+        )  # (B*T, H)
         valid = batch["seasonal_valid"]
         if valid.any():
             self.seasonal_model_mae.update(forecast[valid].flatten(), truth[valid].flatten())
@@ -68,6 +69,11 @@ class BaselineComparison(nn.Module):
         return scores
 
     def reset(self) -> None:
-        for metric in (self.model_mae, self.naive_mae, self.seasonal_model_mae, self.seasonal_naive_mae,
-                       self.per_step_mae):
+        for metric in (
+            self.model_mae,
+            self.naive_mae,
+            self.seasonal_model_mae,
+            self.seasonal_naive_mae,
+            self.per_step_mae,
+        ):
             metric.reset()

@@ -63,7 +63,9 @@ class LSTMForecaster(pl.LightningModule):
         if huber_delta <= 0:
             raise ValueError(f"model.huber_delta must be > 0, got {huber_delta}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.net = LSTMRegressor(input_size, num_targets, horizon, hidden_size, num_layers, dropout, bidirectional, head)
+        self.net = LSTMRegressor(
+            input_size, num_targets, horizon, hidden_size, num_layers, dropout, bidirectional, head
+        )
         self.loss_fn = {
             "mse": nn.MSELoss(reduction="none"),
             "huber": nn.HuberLoss(reduction="none", delta=huber_delta),
@@ -71,13 +73,16 @@ class LSTMForecaster(pl.LightningModule):
         }[loss]
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.val_loss = MeanMetric()
+        self.val_loss = MeanMetric()  # per-window means, exact across ranks with unequal window counts
+        self.test_loss = MeanMetric()
         self.val_metrics = forecast_metrics("val/")
         self.test_metrics = forecast_metrics("test/")
         self.test_baselines = BaselineComparison(horizon)
         self.best_val_loss = float("inf")
         self.last_train_step: dict[str, torch.Tensor] = {}
         self._grad_norm: tuple[int, torch.Tensor] | None = None
+        # The epoch's summed training loss (on the device: no host sync per step) and window count.
+        self._epoch_loss: tuple[torch.Tensor | float, int] = (0.0, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (B, L, F) -> (B, H, T), scaled units
@@ -87,9 +92,14 @@ class LSTMForecaster(pl.LightningModule):
         per_window = self.loss_fn(prediction, batch["y"]).mean(dim=(1, 2))  # (B,)
         loss = per_window.mean()
         if stage == "train":
-            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(per_window))
+            # No self.log per step: its bookkeeping costs more than this sum. Logged in on_before_optimizer_step
+            # at the logger's interval (train/loss_step) and in on_train_epoch_end (train/loss_epoch).
+            total, count = self._epoch_loss
+            self._epoch_loss = (total + loss.detach() * len(per_window), count + len(per_window))
             self.last_train_step = {
-                "loss": loss.detach(), "window_losses": per_window.detach(), "window_ids": batch["window_id"],
+                "loss": loss.detach(),
+                "window_losses": per_window.detach(),
+                "window_ids": batch["window_id"],
             }
         return loss, prediction
 
@@ -100,6 +110,12 @@ class LSTMForecaster(pl.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train")[0]
+
+    def on_train_epoch_end(self) -> None:
+        total, count = self._epoch_loss
+        if count:  # the window-weighted mean, as self.log(on_epoch=True) would give
+            self.log("train/loss_epoch", torch.as_tensor(total / count, device=self.device), prog_bar=True)
+        self._epoch_loss = (0.0, 0)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, prediction = self._shared_step(batch, "val")
@@ -119,11 +135,13 @@ class LSTMForecaster(pl.LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, prediction = self._shared_step(batch, "test")
         forecast = self.to_original_scale(prediction, batch)
-        self.log("test/loss", loss, batch_size=len(prediction), sync_dist=True)
+        self.test_loss.update(loss, weight=len(prediction))
         self.test_metrics.update(forecast.flatten(), batch["y_raw"].flatten())
         self.test_baselines.update(forecast, batch)
 
     def on_test_epoch_end(self) -> None:
+        self.log("test/loss", self.test_loss.compute())  # not self.log(sync_dist=True): Lightning #21859
+        self.test_loss.reset()
         self.log_dict(self.test_metrics.compute())
         self.log_dict(self.test_baselines.compute("test/"))
         self.test_metrics.reset()
@@ -139,19 +157,34 @@ class LSTMForecaster(pl.LightningModule):
         """Total L2 norm of the gradients before clipping, computed once per optimizer step (no host sync)."""
         step = self.trainer.global_step
         if self._grad_norm is None or self._grad_norm[0] != step:
-            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            grads = [p.grad for p in self.net.parameters() if p.grad is not None]  # not the metrics' modules
             norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
             self._grad_norm = (step, norm)
         return self._grad_norm[1]
 
+    def logs_this_step(self) -> bool:
+        """Whether the logger writes step values at this optimizer step (``trainer.log_every_n_steps``, or a stop)."""
+        trainer = self._trainer
+        if trainer is None:
+            return True
+        return bool(trainer.fast_dev_run) or trainer._logger_connector.should_update_logs  # Lightning's own test
+
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Step values are only written every log_every_n_steps: skip self.log (and the grad norm) in between.
+        if not self.last_train_step or not self.logs_this_step():
+            return
+        self.log("train/loss_step", self.last_train_step["loss"], on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/grad_norm", self.pre_clip_grad_norm(), on_step=True, on_epoch=False)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_loss"] = float(self.best_val_loss)  # so a resumed run keeps its hp_metric
+        total, count = self._epoch_loss
+        checkpoint["train_loss_epoch_partial"] = [float(total), int(count)]  # a mid-epoch resume keeps its mean
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_val_loss = float(checkpoint.get("best_val_loss", float("inf")))
+        total, count = checkpoint.get("train_loss_epoch_partial", [0.0, 0])
+        self._epoch_loss = (torch.tensor(total, dtype=torch.float32) if count else 0.0, int(count))
 
     def has_validation(self) -> bool:
         """Whether the attached Trainer will run validation (True without a Trainer or DataModule to ask)."""
@@ -175,4 +208,7 @@ class LSTMForecaster(pl.LightningModule):
                 "'train/loss_epoch' instead. Set data.val_fraction > 0 to schedule on held-out data."
             )
             monitor = "train/loss_epoch"
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": "epoch", "name": "lr"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": "epoch", "name": "lr"},
+        }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
@@ -47,7 +47,9 @@ class ForecastWriter(BasePredictionWriter):
         path = self.resolve_path(trainer)
         if trainer.is_global_zero:  # fail before predicting, not after
             if path.exists() and not self.overwrite:
-                raise ValueError(f"predictions.output_path: {path} exists; set predictions.overwrite: true or a new path")
+                raise ValueError(
+                    f"predictions.output_path: {path} exists; set predictions.overwrite: true or a new path"
+                )
             path.parent.mkdir(parents=True, exist_ok=True)
             if not os.access(path.parent, os.W_OK):
                 raise ValueError(f"predictions.output_path: folder {path.parent} is not writable; choose another path")
@@ -82,6 +84,15 @@ class ForecastWriter(BasePredictionWriter):
         ids, order = np.unique(outputs["window_id"], return_index=True)
         forecast = outputs["forecast"][order]  # (B, H, T)
         B, H, T = forecast.shape
+        unusable = ~np.isfinite(forecast).all(axis=(1, 2))  # (B,)
+        if unusable.any():
+            log.warning(
+                "%d of %d forecasts are not finite: their input windows hold missing values (window ids %s); "
+                "data.missing: drop skips such windows in training and backtests, but not the last window of a series",
+                int(unusable.sum()),
+                B,
+                ids[unusable][:5].tolist(),
+            )
         windows = datamodule.describe_windows(ids, forecast=forecast_mode)
         origin_rows = ids + datamodule.hparams.lookback - 1
         frame = datamodule.frame

@@ -34,8 +34,13 @@ class LSTMRegressor(nn.Module):
         head: Literal["linear", "mlp"] = "linear",
     ) -> None:
         super().__init__()
-        for key, value in (("input_size", input_size), ("num_targets", num_targets), ("horizon", horizon),
-                           ("hidden_size", hidden_size), ("num_layers", num_layers)):
+        for key, value in (
+            ("input_size", input_size),
+            ("num_targets", num_targets),
+            ("horizon", horizon),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+        ):
             if value < 1:
                 raise ValueError(f"model.{key} must be >= 1, got {value}")
         if not 0.0 <= dropout < 1.0:
@@ -44,8 +49,12 @@ class LSTMRegressor(nn.Module):
             raise ValueError(f"model.head must be 'linear' or 'mlp', got {head!r}")
         self.horizon, self.num_targets = horizon, num_targets
         self.lstm = nn.LSTM(
-            input_size, hidden_size, num_layers=num_layers, batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
         )
         self.directions = 2 if bidirectional else 1
         features = hidden_size * self.directions

@@ -19,8 +19,9 @@ import ctypes
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 ENV_SWITCH = "LIGHTNING_LSTM_MALLOC_TUNING"
 """Environment variable that turns tuning off when set to 0/false/no/off."""
@@ -77,9 +78,11 @@ class AllocatorReport:
 
 
 class _MallInfo2(ctypes.Structure):
+    """``struct mallinfo2`` (glibc >= 2.33); ``hblks`` counts live mmap-ed chunks."""
+
     _fields_ = [
         (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+        for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
     ]
 
 
@@ -105,12 +108,12 @@ def _skip_reason(enabled: bool | None) -> str | None:
 
 def _load_glibc() -> tuple[Any, str] | str:
     """Returns ``(libc handle, version)`` for glibc, or a reason string."""
-    libc_name, _ = platform.libc_ver()
     try:
         libc = ctypes.CDLL(None)
     except OSError as exc:
         return f"cannot open the C library: {exc}"
     if not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, "mallopt"):
+        libc_name, _ = platform.libc_ver()
         return f"C library is not glibc ({libc_name or 'unknown, e.g. musl'})"
     libc.gnu_get_libc_version.restype = ctypes.c_char_p
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]

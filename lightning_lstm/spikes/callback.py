@@ -5,6 +5,7 @@ On by default in ``configs/default.yaml`` (group ``spikes``); open TensorBoard's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -21,11 +22,10 @@ from lightning_lstm.spikes.detector import SpikeDetector
 from lightning_lstm.spikes.diagnosis import RunContext, diagnose
 from lightning_lstm.spikes.records import SpikeRecord
 from lightning_lstm.spikes.tensorboard_report import (
-    SCALAR_TAGS,
     STABILITY_LAYOUT,
-    finite_or_zero,
     spike_markdown,
     summary_markdown,
+    write_scalars,
 )
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,16 @@ def _gather_objects(obj: Any) -> list[Any]:
 class LossSpikeCallback(Callback):
     """Scores every step's training loss and gradient norm (before clipping) against a robust rolling baseline.
 
-    The decision is taken in ``on_before_optimizer_step``, so ``skip`` can still cancel the update. Under DDP the
-    ranks' losses are gathered once per step (one small collective, no barrier) and every rank scores their mean, so
-    all ranks reach the same decision. Only rank zero writes.
+    The decision is taken in ``on_before_optimizer_step``: after backward (and after AMP unscaling), before gradient
+    clipping and the optimizer step, so ``skip`` can still cancel the update by dropping the gradients (optimizers
+    leave parameters without a gradient, and their state, untouched; clipping and GradScaler cope with it). Under DDP
+    the ranks' losses are gathered once per step (one small collective, no barrier) and every rank scores their mean,
+    so all ranks reach the same decision; at the end each rank's decisions are compared in ``spikes.json``. Only rank
+    zero writes.
+
+    State (detector windows and counts, spike records, learning-rate history) travels in the checkpoint under the
+    state key ``LossSpikeCallback``, independent of the settings, so thresholds may change on resume. With
+    ``accumulate_grad_batches > 1`` the decision sees the last micro-batch's loss.
 
     Args:
         window: steps in the rolling baseline (median and MAD).
@@ -58,9 +65,12 @@ class LossSpikeCallback(Callback):
         actions: any of ``log`` (always implied), ``skip`` (cancel the spiking step's update), ``stop`` (stop cleanly
             after ``stop_after`` spikes, leaving a checkpoint), ``save_batch`` (save the batch and its window ids).
         act_on: ``loss``, or ``loss_or_grad_norm`` to treat a gradient-norm spike alone as a spike too.
-        stop_after: spikes before ``stop`` ends the fit.
+        stop_after: spikes before ``stop`` ends the fit, counted over the whole run (a resumed fit keeps the count:
+            raise it to train on after a stop).
         top_windows: highest-loss windows named in each spike report.
-        log_every_n_steps: write the per-step Stability scalars every N steps (spike steps always); 0 turns them off.
+        log_every_n_steps: write the Stability scalars of every N-th step, and of every spike step; ``null``: the
+            trainer's ``log_every_n_steps``; 0: none. Each write costs TensorBoard's writer thread ~0.3 ms of CPU
+            (its CRC is pure Python), so 1 (every step) adds ~1% to the default model's step, more on a busy CPU.
         max_saved_batches: at most this many batches are saved by ``save_batch``.
         max_text_entries: at most this many per-spike text entries in TensorBoard (spikes.json has all).
     """
@@ -76,7 +86,7 @@ class LossSpikeCallback(Callback):
         act_on: Literal["loss", "loss_or_grad_norm"] = "loss",
         stop_after: int = 10,
         top_windows: int = 5,
-        log_every_n_steps: int = 1,
+        log_every_n_steps: int | None = None,
         max_saved_batches: int = 20,
         max_text_entries: int = 100,
     ) -> None:
@@ -88,7 +98,7 @@ class LossSpikeCallback(Callback):
         for key, value in (("stop_after", stop_after), ("top_windows", top_windows)):
             if value < 1:
                 raise ValueError(f"spikes.{key} must be >= 1, got {value}")
-        if log_every_n_steps < 0:
+        if log_every_n_steps is not None and log_every_n_steps < 0:
             raise ValueError(f"spikes.log_every_n_steps must be >= 0, got {log_every_n_steps}")
         self.loss_detector = SpikeDetector(window, warmup, threshold, relative_floor)
         self.grad_detector = SpikeDetector(window, warmup, grad_norm_threshold, relative_floor)
@@ -109,12 +119,22 @@ class LossSpikeCallback(Callback):
         self.epochs_seen = 0
         self._batch: Any = None
         self._batch_idx = 0
+        self._last_step: dict | None = None  # the module's step dict already scored (never score a stale one twice)
+        self._stop_saved = False
+        self._run_dir_path: Path | None = None
+        self._layout_written_to: Path | None = None
+        self._log_every = log_every_n_steps or 0
 
     # -- hooks -----------------------------------------------------------------------------------------------------
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # trainer.log_dir is a collective under DDP: resolve it here, on every rank, never later on rank zero alone.
+        self._run_dir_path = Path(trainer.log_dir or trainer.default_root_dir)
+        self._stop_saved = False
+        self._log_every = trainer.log_every_n_steps if self.log_every_n_steps is None else self.log_every_n_steps
         writer = self._writer(trainer)
-        if writer is not None:
+        if writer is not None and self._layout_written_to != self._run_dir_path:  # once per run folder
             writer.add_custom_scalars(STABILITY_LAYOUT)
+            self._layout_written_to = self._run_dir_path
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -125,8 +145,9 @@ class LossSpikeCallback(Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
     ) -> None:
         step = getattr(pl_module, "last_train_step", None)
-        if not step:
+        if not step or step is self._last_step:  # no training step ran since the last decision (e.g. it returned None)
             return
+        self._last_step = step
         values = torch.stack([step["loss"].float(), pl_module.pre_clip_grad_norm().float().to(step["loss"].device)])
         if trainer.world_size > 1:
             gathered = trainer.strategy.all_gather(values)  # (W, 2): every rank's loss; grad norms are equal
@@ -153,24 +174,27 @@ class LossSpikeCallback(Callback):
                     f"the last at global step {record.global_step}, epoch {record.epoch}"
                 )
                 trainer.should_stop = True
-        if self.log_every_n_steps and (spike or trainer.global_step % self.log_every_n_steps == 0):
+        if self._log_every and (spike or trainer.global_step % self._log_every == 0):
             self._write_scalars(trainer, loss, verdict, grad_norm, grad, lr, spike)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         self._batch = None
-        if self.stop_reason is not None and not getattr(self, "_stop_saved", False):
+        if self.stop_reason is not None and not self._stop_saved:
             self._stop_saved = True
             path = self._run_dir(trainer) / "checkpoints" / "spike-stop.ckpt"
-            trainer.save_checkpoint(path)  # every rank calls it; only rank zero writes
-            log.warning("%s. Checkpoint: %s", self.stop_reason, path)
+            trainer.save_checkpoint(path)  # every rank calls it (a collective); only rank zero writes
+            self.stop_reason += f"; checkpoint {path}"
+            if trainer.is_global_zero:
+                log.warning("%s", self.stop_reason)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        ranks = self._rank_decisions(trainer)  # a collective: before rank zero goes on alone
         if not trainer.is_global_zero:
             return
         sentences = diagnose(self.records, self._context(trainer))
-        summary = summary_markdown(self.records, trainer.global_step, self.epochs_seen, sentences)
+        summary = summary_markdown(self.records, trainer.global_step, self.epochs_seen, sentences, self.stop_reason)
         writer = self._writer(trainer)
         if writer is not None:
             writer.add_text("spikes/summary", summary, trainer.global_step)
@@ -184,10 +208,13 @@ class LossSpikeCallback(Callback):
             "stop_reason": self.stop_reason,
             "diagnosis": sentences,
             "settings": self._settings(),
+            "ranks": ranks,
             "spikes": [r.to_dict() for r in self.records],
         }
         (run_dir / "spikes.json").write_text(json.dumps(report, indent=2))
         log.info("Loss spikes: %s", summary.replace("\n\n", "\n"))
+        if len({(r["spikes"], r["skipped"], r["steps_digest"]) for r in ranks}) > 1:
+            log.error("the ranks disagree on the loss spikes (a bug, please report): %s", ranks)
 
     # -- state -----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -214,6 +241,17 @@ class LossSpikeCallback(Callback):
         self.epochs_seen = state_dict.get("epochs_seen", 0)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
+    def _rank_decisions(self, trainer: pl.Trainer) -> list[dict[str, Any]]:
+        """Each rank's own view of its decisions (count, skips, a digest of the spike steps), gathered once per fit."""
+        steps = ",".join(str(r.global_step) for r in self.records)
+        mine = {
+            "rank": trainer.global_rank,
+            "spikes": len(self.records),
+            "skipped": sum(r.skipped for r in self.records),
+            "steps_digest": hashlib.sha1(steps.encode()).hexdigest()[:12],
+        }
+        return _gather_objects(mine)
+
     def _track_lr(self, lr: float, step: int) -> None:
         if self.lr_initial is None:
             self.lr_initial = lr
@@ -238,7 +276,7 @@ class LossSpikeCallback(Callback):
             table = datamodule.describe_windows([all_ids[i] for i in order], forecast=False)
             top = [
                 dict(row, window_id=int(row["window_id"]), loss=all_losses[i])
-                for row, i in zip(table.to_dict("records"), order)
+                for row, i in zip(table.to_dict("records"), order, strict=True)
             ]
         nominal = getattr(getattr(datamodule, "hparams", None), "batch_size", None) or len(ids)
         batches = trainer.num_training_batches
@@ -298,21 +336,18 @@ class LossSpikeCallback(Callback):
         writer = self._writer(trainer)
         if writer is None:
             return
-        step = trainer.global_step
-        loss_threshold = verdict.baseline + self.loss_detector.threshold * verdict.spread
-        grad_threshold = grad.baseline + self.grad_detector.threshold * grad.spread
-        for key, value in (
-            ("loss", loss),
-            ("loss_threshold", loss_threshold),
-            ("loss_score", verdict.score),
-            ("grad_norm", grad_norm),
-            ("grad_norm_threshold", grad_threshold),
-            ("grad_norm_score", grad.score),
-            ("lr", lr),
-            ("spike", float(spike)),
-            ("spike_count", float(len(self.records))),
-        ):
-            writer.add_scalar(SCALAR_TAGS[key], finite_or_zero(value), step)
+        values = {
+            "loss": loss,
+            "loss_threshold": verdict.baseline + self.loss_detector.threshold * verdict.spread,
+            "loss_score": verdict.score,
+            "grad_norm": grad_norm,
+            "grad_norm_threshold": grad.baseline + self.grad_detector.threshold * grad.spread,
+            "grad_norm_score": grad.score,
+            "lr": lr,
+            "spike": float(spike),
+            "spike_count": float(len(self.records)),
+        }
+        write_scalars(writer, values, trainer.global_step)
 
     @staticmethod
     def _writer(trainer: pl.Trainer):
@@ -323,9 +358,10 @@ class LossSpikeCallback(Callback):
                 return logger.experiment
         return None
 
-    @staticmethod
-    def _run_dir(trainer: pl.Trainer) -> Path:
-        return Path(trainer.log_dir or trainer.default_root_dir)
+    def _run_dir(self, trainer: pl.Trainer) -> Path:
+        if self._run_dir_path is None:  # used outside fit (the hooks above set it on every rank)
+            self._run_dir_path = Path(trainer.log_dir or trainer.default_root_dir)
+        return self._run_dir_path
 
     def _context(self, trainer: pl.Trainer) -> RunContext:
         datamodule = trainer.datamodule
@@ -344,7 +380,7 @@ class LossSpikeCallback(Callback):
             drop_last=bool(hp.get("drop_last", False)) if hp else False,
             last_batch_size=last,
             nominal_batch_size=batch_size,
-            gradient_clip_val=trainer.gradient_clip_val,
+            gradient_clip_val=trainer.gradient_clip_val or None,  # Lightning treats 0 as off
             outliers=str(hp.get("outliers", "none")) if hp else "none",
             lr_max_seen=self.lr_max,
             lr_initial=self.lr_initial or 0.0,

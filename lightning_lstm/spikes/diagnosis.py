@@ -99,7 +99,8 @@ def _last_batch(spikes: list[SpikeRecord], context: RunContext) -> tuple[str | N
 
 
 def _window_label(entry: dict) -> str:
-    return f"{entry['series']} {entry['target_start']} to {entry['target_end']}"
+    """The whole window: an outlier late in the inputs spikes the loss as much as one in the targets."""
+    return f"{entry['series']} {entry['input_start']} to {entry['target_end']}"
 
 
 def _recurring(spikes: list[SpikeRecord], context: RunContext, exclude: list[SpikeRecord]) -> str | None:
@@ -121,7 +122,7 @@ def _recurring(spikes: list[SpikeRecord], context: RunContext, exclude: list[Spi
         for key in keys:
             epochs_by_key[key].add(spike.epoch)
     recurring = {key for key, epochs in epochs_by_key.items() if len(epochs) >= MIN_EPOCHS}
-    covered = [s for s, keys in zip(candidates, keys_of) if recurring.intersection(keys)]
+    covered = [s for s, keys in zip(candidates, keys_of, strict=True) if recurring.intersection(keys)]
     if not _strong(covered, len(spikes)):
         return None
 

@@ -1,0 +1,165 @@
+"""The training DataLoader on one process: resumes mid-epoch exactly, with the same window order, at the next batch.
+
+Lightning 2.6 restores a plain DataLoader's position nowhere: resumed from a checkpoint written after ``k`` of an
+epoch's ``n`` batches, it trains the *first* ``n - k`` batches of a fresh iterator (checked with Lightning 2.6.6), so
+that epoch sees some windows twice and others never, and with ``shuffle`` the order comes from the global RNG, which
+the checkpoint does not hold either. Lightning does save and reload the state of a training loader that has
+``state_dict`` / ``load_state_dict`` (``checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"]``):
+
+* :class:`EpochSampler` shuffles epoch ``e`` with its own generator seeded by ``seed + e`` (one numpy permutation,
+  4 bytes per window, never a Python list of the epoch), so any epoch's order is known without replaying the earlier
+  ones, and it can start an epoch part-way through.
+* :class:`ResumableDataLoader` stores the seed, the epoch, the batches the fit loop *finished* (Lightning fetches a
+  batch ahead, so the sampler's own count would be one batch off) and the global torch RNG state (dropout masks). On
+  load, the next pass skips the finished batches.
+
+Under DDP the data module keeps PyTorch's ``DistributedSampler`` (lightning_lstm/distributed.py), which Lightning
+cannot resume mid-epoch (it warns).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+
+log = logging.getLogger(__name__)
+
+STATE_FORMAT = 1
+CHUNK = 4096  # window numbers turned into Python ints at a time
+
+
+class EpochSampler(Sampler[int]):
+    """Window numbers ``0..n-1``; with ``shuffle`` in the order ``np.random.default_rng(seed + epoch)`` gives.
+
+    Lightning calls :meth:`set_epoch` before each epoch; a pass that runs to the end moves on to the next epoch by
+    itself, so a hand-written loop over the DataLoader reshuffles every pass too.
+
+    Args:
+        num_windows: windows in the dataset.
+        shuffle: shuffle (else the natural order).
+        seed: base seed of the shuffles.
+        epoch: the epoch whose order the next pass yields.
+    """
+
+    def __init__(self, num_windows: int, shuffle: bool, seed: int, epoch: int = 0) -> None:
+        self.num_windows, self.shuffle, self.seed, self.epoch = num_windows, shuffle, seed, epoch
+        self.start = 0  # windows of this epoch already trained on (from a checkpoint): the next pass skips them
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.epoch, self.start = epoch, 0
+
+    def order(self, epoch: int) -> np.ndarray:
+        """``(num_windows,)`` window numbers of ``epoch``."""
+        order = np.arange(self.num_windows, dtype=np.int32 if self.num_windows < 2**31 else np.int64)
+        if self.shuffle:
+            np.random.default_rng(self.seed + epoch).shuffle(order)
+        return order
+
+    def __iter__(self) -> Iterator[int]:
+        order = self.order(self.epoch)
+        for begin in range(self.start, self.num_windows, CHUNK):
+            yield from order[begin : begin + CHUNK].tolist()
+        self.epoch, self.start = self.epoch + 1, 0
+
+    def __len__(self) -> int:
+        return self.num_windows  # the whole epoch, also when resuming: Lightning counts the finished batches itself
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader over an :class:`EpochSampler` whose position and RNG state travel in Lightning checkpoints.
+
+    Args:
+        *args: as for :class:`~torch.utils.data.DataLoader`; ``sampler`` must be an :class:`EpochSampler`.
+        position: ``(epoch, finished batches in it)`` of the running fit, ``(next epoch, 0)`` once an epoch's
+            batches are all done; read when a checkpoint is written.
+        **kwargs: as for :class:`~torch.utils.data.DataLoader`.
+    """
+
+    def __init__(self, *args: Any, position: Callable[[], tuple[int, int]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.sampler, EpochSampler):
+            raise TypeError(f"ResumableDataLoader needs an EpochSampler, got {type(self.sampler).__name__}")
+        self.position = position
+
+    def state_dict(self) -> dict[str, Any]:
+        sampler: EpochSampler = self.sampler  # type: ignore[assignment]
+        epoch, batches = self.position()
+        state = {
+            "format": STATE_FORMAT,
+            "seed": sampler.seed,
+            "shuffle": sampler.shuffle,
+            "num_windows": sampler.num_windows,
+            "batch_size": self.batch_size,
+            "epoch": epoch,
+            "batches_done": batches,
+            "torch_rng": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        sampler: EpochSampler = self.sampler  # type: ignore[assignment]
+        if state.get("format") != STATE_FORMAT:
+            log.warning(
+                "unknown train-loader state (format %r): the epoch restarts at its first batch", state.get("format")
+            )
+            return
+        sampler.seed = int(state["seed"])
+        sampler.set_epoch(int(state["epoch"]))
+        sampler.start = 0
+        here = (sampler.num_windows, self.batch_size, sampler.shuffle)
+        there = (state["num_windows"], state["batch_size"], state["shuffle"])
+        if here == there:
+            sampler.start = int(state["batches_done"]) * int(state["batch_size"])
+        elif state["batches_done"]:
+            log.warning(
+                "the checkpoint was written %d batches into epoch %d with (windows, batch size, shuffle) = %s; this "
+                "run has %s: the epoch restarts at its first batch",
+                state["batches_done"],
+                state["epoch"],
+                there,
+                here,
+            )
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+def fit_position(trainer: pl.Trainer | None, sampler: EpochSampler) -> tuple[int, int]:
+    """``(epoch, finished batches in it)`` of ``trainer``'s fit; ``(next epoch, 0)`` once its batches are all done."""
+    if trainer is None:
+        return sampler.epoch, 0
+    loop = trainer.fit_loop
+    epoch = max(loop.epoch_progress.current.started - 1, 0)  # the epoch running, or the one just finished
+    done = loop.epoch_loop.batch_progress.current.processed
+    if done >= trainer.num_training_batches:
+        return epoch + 1, 0
+    return epoch, done
+
+
+def resumable_train_loader(
+    dataset: Dataset, trainer: pl.Trainer | None, shuffle: bool, **loader_options: Any
+) -> ResumableDataLoader:
+    """The training DataLoader of one process, seeded by ``seed_everything`` (``PL_GLOBAL_SEED``) or torch's seed."""
+    seed = int(os.environ.get("PL_GLOBAL_SEED", torch.initial_seed())) % 2**32
+    epoch = trainer.current_epoch if trainer is not None else 0
+    sampler = EpochSampler(len(dataset), shuffle, seed, epoch)
+    generator = torch.Generator().manual_seed(seed)  # worker seeds, drawn without touching the global RNG
+    return ResumableDataLoader(
+        dataset,
+        sampler=sampler,
+        generator=generator,
+        position=lambda: fit_position(trainer, sampler),
+        **loader_options,
+    )

@@ -1,0 +1,27 @@
+"""Apply the runtime options (``runtime:`` config group) once per process, before any model or data is built."""
+
+from __future__ import annotations
+
+import logging
+
+from lightning_lstm.runtime.allocator import tune_allocator
+from lightning_lstm.runtime.threads import apply_num_threads, resolve_num_threads
+
+log = logging.getLogger(__name__)
+
+
+def ranks_per_node(trainer_config: dict) -> int | None:
+    """Processes this node will run, from the trainer config (CPU DDP ranks must share the cores)."""
+    strategy = str(trainer_config.get("strategy") or "")
+    devices = trainer_config.get("devices")
+    if "ddp" in strategy and isinstance(devices, int) and devices > 1:
+        return devices
+    return None  # threads.resolve_num_threads falls back to LOCAL_WORLD_SIZE / SLURM_NTASKS_PER_NODE
+
+
+def apply_runtime(malloc_tuning: bool, num_threads: int | None, trainer_config: dict) -> None:
+    """Tune glibc malloc (unless off here or by ``LIGHTNING_LSTM_MALLOC_TUNING=0``) and set torch's thread count."""
+    report = tune_allocator(enabled=None if malloc_tuning else False)
+    threads = resolve_num_threads(num_threads, ranks_per_node(trainer_config))
+    apply_num_threads(threads)
+    log.info("%s; torch threads: %d", report.describe(), threads)

@@ -1,0 +1,400 @@
+"""Runs configs over several seeds on the same data, then reads the runs back and writes a markdown table and a PNG.
+
+Every run is two subprocesses, ``python -m lightning_lstm fit --config <config> --seed_everything <seed>`` and
+``python -m lightning_lstm test --config <run>/fit/config.yaml --ckpt_path <best checkpoint>``, logging to
+``<out>/<config>/seed<k>/fit`` and ``.../test``. The numbers are then read back from those folders only: the
+TensorBoard event files (EventAccumulator, every scalar kept) and the spike callback's ``spikes.json``.
+
+Usage::
+
+    python scripts/compare_runs.py                        # configs/remedies/*.yaml, 3 seeds, into runs/remedies
+    python scripts/compare_runs.py --configs a.yaml b.yaml --seeds 0,7 --max-epochs 5 --jobs 2
+    python scripts/compare_runs.py --override="--data.path=my.csv --data.target_columns=[load]"
+    python scripts/compare_runs.py --reuse                # read existing runs again, train nothing new
+
+Each subprocess gets ``OMP_NUM_THREADS=1`` unless the variable is set (``--threads`` changes it): on a small shared
+CPU more threads per run cost far more CPU time than they save. Overrides may not touch a key on which the configs
+differ (that would erase the comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIGS = sorted((REPO / "configs" / "remedies").glob("*.yaml"))
+OWN_KEYS = ("trainer.logger.init_args.name", "seed_everything")  # set per run by this script
+
+
+# -- running ----------------------------------------------------------------------------------------------------------
+def flatten(tree: object, prefix: str = "") -> dict[str, object]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and scalars are leaves."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def compared_keys(configs: list[Path]) -> set[str]:
+    """Keys whose values differ between the configs (a key missing from one file counts as different)."""
+    flat = [flatten(yaml.safe_load(path.read_text())) for path in configs]
+    keys = set().union(*flat)
+    return {k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1} - set(OWN_KEYS)
+
+
+def check_overrides(overrides: list[str], compared: set[str]) -> None:
+    """Raise a ValueError when an override sets a key on which the configs differ."""
+    for token in overrides:
+        if not token.startswith("--"):
+            continue
+        key = token[2:].split("=", 1)[0]
+        clash = sorted(k for k in compared if k == key or k.startswith(key + ".") or key.startswith(k + "."))
+        if clash:
+            raise ValueError(f"--override {token!r} sets {clash}, on which the configs differ; drop it from --override")
+
+
+def run_cli(args: list[str], log: Path, env: dict[str, str]) -> None:
+    """One ``python -m lightning_lstm`` subprocess, its output in ``log``; raises with the log's tail on failure."""
+    with log.open("w") as handle:
+        result = subprocess.run(
+            [sys.executable, "-m", "lightning_lstm", *args],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+            check=False,
+        )
+    if result.returncode != 0:
+        tail = log.read_text()[-3000:]
+        raise RuntimeError(f"{' '.join(args[:3])} ... failed (exit {result.returncode}); log {log}:\n{tail}")
+
+
+def best_checkpoint(folder: Path) -> Path:
+    """The ``best-*.ckpt`` of a fit (the newest if several), else ``last.ckpt`` (no finite val/loss was ever seen)."""
+    best = sorted(folder.glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime_ns)
+    return best[-1] if best else folder / "last.ckpt"
+
+
+def train_and_test(
+    config: Path, seed: int, out: Path, extra: list[str], env: dict[str, str], reuse: bool, jobs: int
+) -> Path:
+    """Fit then test one (config, seed); returns the run folder ``<out>/<config stem>/seed<seed>``.
+
+    ``run.json`` in the folder records the two commands, the thread count and how many runs shared the machine.
+    """
+    run = out / config.stem / f"seed{seed}"
+    if reuse and (run / "fit" / "spikes.json").is_file() and list((run / "test").glob("events.out.tfevents.*")):
+        return run
+    if run.exists():
+        raise FileExistsError(f"{run} exists: pass --reuse to read it back, or choose another --out")
+    run.mkdir(parents=True)
+    logger = [f"--trainer.logger.init_args.save_dir={out / config.stem}", f"--trainer.logger.init_args.name={run.name}"]
+    fit = [
+        "fit",
+        "--config",
+        str(config),
+        f"--seed_everything={seed}",
+        *extra,
+        *logger,
+        "--trainer.logger.init_args.version=fit",
+        "--trainer.enable_progress_bar=false",
+    ]
+    record = {"fit": fit, "omp_num_threads": env.get("OMP_NUM_THREADS"), "jobs": jobs, "cpus": os.cpu_count()}
+    (run / "run.json").write_text(json.dumps(record, indent=2))
+    run_cli(fit, run / "fit.log", env)
+    ckpt = best_checkpoint(run / "fit" / "checkpoints")
+    record["test"] = [
+        "test",
+        "--config",
+        str(run / "fit" / "config.yaml"),
+        f"--ckpt_path={ckpt}",
+        "--trainer.logger.init_args.version=test",
+    ]
+    (run / "run.json").write_text(json.dumps(record, indent=2))
+    run_cli(record["test"], run / "test.log", env)
+    return run
+
+
+# -- reading back -----------------------------------------------------------------------------------------------------
+def scalars(folder: Path) -> tuple[dict[str, list[tuple[int, float, float]]], float]:
+    """Every scalar of the event files in ``folder`` (tag -> [(step, value, wall_time)]) and the first event's time."""
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = {tag: [(e.step, e.value, e.wall_time) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    return tags, events.FirstEventTimestamp()
+
+
+def in_epoch_peak(loss: list[tuple[int, float, float]], epoch_ends: list[int]) -> float:
+    """Median over the epochs after the first of max/median of the per-step loss inside the epoch (1 = flat).
+
+    Scale-free, so it compares runs on raw and scaled data; the first epoch is left out because the fast initial
+    descent, not a peak, makes its first steps the largest.
+    """
+    steps = np.array([s for s, _, _ in loss])
+    values = np.array([v for _, v, _ in loss])
+    ratios = []
+    for start, end in zip(epoch_ends[:-1], epoch_ends[1:], strict=True):
+        inside = values[(steps > start) & (steps <= end)]
+        inside = inside[np.isfinite(inside)]
+        if len(inside) >= 2 and np.median(inside) > 0:
+            ratios.append(float(inside.max() / np.median(inside)))
+    return float(np.median(ratios)) if ratios else math.nan
+
+
+@dataclass
+class RunResult:
+    config: str
+    seed: int
+    epochs: int
+    steps: int
+    spikes: int
+    spikes_per_epoch: float
+    epochs_with_spike: int
+    largest_spike_score: float | None  # None: no spike
+    in_epoch_peak: float
+    final_val_loss: float
+    final_val_mae: float
+    test_mae: float
+    test_checkpoint: str
+    wall_time_s: float
+
+
+def read_run(run: Path) -> RunResult:
+    """The numbers of one run, from its event files and spikes.json only."""
+    (fit, fit_start), (test, _) = scalars(run / "fit"), scalars(run / "test")
+    report = json.loads((run / "fit" / "spikes.json").read_text())
+    spikes = report["spikes"]
+    epoch_ends = [s for s, _, _ in fit.get("train/loss_epoch", [])]
+    wall = [w for values in fit.values() for _, _, w in values]
+    ckpt = yaml.safe_load((run / "test" / "config.yaml").read_text())["ckpt_path"]
+    return RunResult(
+        config=run.parent.name,
+        seed=int(run.name.removeprefix("seed")),
+        epochs=int(report["epochs"]),
+        steps=int(report["total_steps"]),
+        spikes=len(spikes),
+        spikes_per_epoch=len(spikes) / max(int(report["epochs"]), 1),
+        epochs_with_spike=len({int(s["epoch"]) for s in spikes}),
+        largest_spike_score=max((float(s["score"]) for s in spikes), default=None),
+        in_epoch_peak=in_epoch_peak(fit.get("stability/loss", []), epoch_ends),
+        final_val_loss=fit["val/loss"][-1][1] if "val/loss" in fit else math.nan,
+        final_val_mae=fit["val/mae"][-1][1] if "val/mae" in fit else math.nan,
+        test_mae=test["test/mae"][-1][1],
+        test_checkpoint=Path(ckpt).name,
+        wall_time_s=max(wall) - fit_start,
+    )
+
+
+# -- reporting --------------------------------------------------------------------------------------------------------
+COLUMNS = [  # (header, RunResult field)
+    ("spikes / epoch", "spikes_per_epoch"),
+    ("epochs with a spike", "epochs_with_spike"),
+    ("largest spike score", "largest_spike_score"),
+    ("in-epoch peak ¹", "in_epoch_peak"),
+    ("final val loss ²", "final_val_loss"),
+    ("final val MAE ³", "final_val_mae"),
+    ("test MAE ³", "test_mae"),
+    ("train wall time (s)", "wall_time_s"),
+]
+
+FOOTNOTES = [
+    "A spike is a step whose training loss has a robust z-score (against the median and MAD of the previous "
+    "`spikes.window` steps) of at least `spikes.threshold` (see `spikes.json` in each run folder). "
+    "¹ Max / median of the per-step training loss within an epoch, median over the epochs after the first: "
+    "1 is flat, 2 means the epoch's worst step doubled its typical loss. "
+    "² The training loss on validation data in the units the network is trained in (raw units squared without "
+    "a scaler): it does not compare across scalers; the MAEs do. "
+    "³ On the original scale; test MAE from the best checkpoint (lowest val/loss).",
+]
+
+
+def fmt(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.3g}" if abs(value) < 1e5 else f"{value:.3e}"
+
+
+def mean_spread(values: list[float | None]) -> str:
+    """``mean ± std`` over seeds (sample std); values that are None (no spike) are counted apart."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "none"
+    finite = [v for v in present if math.isfinite(v)]
+    if len(finite) < len(present):
+        text = f"{fmt(max(present))} ({len(present) - len(finite)} non-finite)"
+    elif len(finite) == 1:
+        text = fmt(finite[0])
+    else:
+        text = f"{fmt(statistics.fmean(finite))} ± {fmt(statistics.stdev(finite))}"
+    return text if len(present) == len(values) else f"{text} [{len(present)} of {len(values)} runs]"
+
+
+def machine_note(runs: list[Path]) -> str:
+    """How the runs shared the machine, from their ``run.json`` files."""
+    records = [json.loads((run / "run.json").read_text()) for run in runs]
+    settings = sorted({(r["omp_num_threads"], r["jobs"], r["cpus"]) for r in records}, key=str)
+    parts = [f"OMP_NUM_THREADS={t}, {j} run(s) at a time on {c} CPUs" for t, j, c in settings]
+    return f"Runs: {'; '.join(parts)}. Wall time: first to last event of the fit's event file."
+
+
+def markdown(results: list[RunResult], command: str, env_note: str) -> str:
+    configs = list(dict.fromkeys(r.config for r in results))
+    seeds = sorted({r.seed for r in results})
+    lines = [
+        f"<!-- written by: {command} -->",
+        f"Mean ± standard deviation over seeds {seeds}. {env_note}",
+        "",
+        "| config | " + " | ".join(h for h, _ in COLUMNS) + " |",
+        "|---|" + "---:|" * len(COLUMNS),
+    ]
+    for name in configs:
+        rows = [r for r in results if r.config == name]
+        cells = [mean_spread([getattr(r, field) for r in rows]) for _, field in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        *FOOTNOTES,
+        "",
+        "Per run:",
+        "",
+        "| config | seed | epochs | steps | spikes | "
+        + " | ".join(h for h, _ in COLUMNS[1:])
+        + " | tested checkpoint |",
+        "|---|---:|---:|---:|---:|" + "---:|" * (len(COLUMNS) - 1) + "---|",
+    ]
+    for r in results:
+        cells = [fmt(getattr(r, f)) if getattr(r, f) is not None else "none" for _, f in COLUMNS[1:]]
+        lines.append(
+            f"| {r.config} | {r.seed} | {r.epochs} | {r.steps} | {r.spikes} | "
+            + " | ".join(cells)
+            + f" | {r.test_checkpoint} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: list[Path], path: Path) -> None:
+    """One panel per config: the per-step training loss of every seed (first seed solid), spikes, epoch ends."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(dict.fromkeys(run.parent.name for run in runs))
+    fig, axes = plt.subplots(len(configs), 1, figsize=(11, 2.6 * len(configs)), squeeze=False)
+    for ax, name in zip(axes[:, 0], configs, strict=True):
+        for i, run in enumerate(r for r in runs if r.parent.name == name):
+            fit = scalars(run / "fit")[0]
+            steps, values = zip(*[(s, v) for s, v, _ in fit["stability/loss"]], strict=True)
+            ax.plot(
+                steps, values, lw=0.8 if i == 0 else 0.5, alpha=1.0 if i == 0 else 0.35, color=f"C{i}", label=run.name
+            )
+            spikes = json.loads((run / "fit" / "spikes.json").read_text())["spikes"]
+            if spikes:
+                ax.scatter(
+                    [s["global_step"] for s in spikes],
+                    [s["loss"] for s in spikes],
+                    marker="x",
+                    color="red",
+                    s=30,
+                    zorder=3,
+                    label="spike" if i == 0 else None,
+                )
+            if i == 0:
+                for end, _, _ in fit.get("train/loss_epoch", []):
+                    ax.axvline(end + 0.5, color="0.85", lw=0.5, zorder=0)
+        ax.set_yscale("log")
+        ax.set_title(name, loc="left", fontsize=10)
+        ax.set_ylabel("train loss (step)")
+        ax.legend(fontsize=7, loc="upper right", ncol=4)
+    axes[-1, 0].set_xlabel("global step (grey lines: epoch ends; red x: detected spikes)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- command line -----------------------------------------------------------------------------------------------------
+def parse_seeds(text: str) -> list[int]:
+    """``"3"`` -> seeds 0, 1, 2; ``"0,7,9"`` -> those seeds."""
+    parts = [int(p) for p in text.split(",") if p.strip()]
+    seeds = list(range(parts[0])) if len(parts) == 1 and "," not in text else parts
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds: a count >= 1 or distinct comma-separated seeds, got {text!r}")
+    return seeds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", nargs="+", type=Path, default=DEFAULT_CONFIGS, help="configs, in table order")
+    parser.add_argument(
+        "--seeds", type=parse_seeds, default=None, help="a count (3: seeds 0,1,2) or a list (0,7,9; one seed: 5,)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/remedies"), help="folder for the run folders")
+    parser.add_argument("--max-epochs", type=int, default=None, help="override trainer.max_epochs of every config")
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        help='extra CLI arguments for every fit, e.g. --override="--data.path=x.csv" (repeatable)',
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke test: one seed and 2 epochs unless given")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (wall times get noisier above 1)")
+    parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS per run (default: 1 unless set)")
+    parser.add_argument("--reuse", action="store_true", help="read back finished runs in --out instead of failing")
+    parser.add_argument("--table", type=Path, default=None, help="markdown file (default <out>/comparison.md)")
+    parser.add_argument("--figure", type=Path, default=None, help="PNG file (default <out>/comparison.png)")
+    args = parser.parse_args(argv)
+
+    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    max_epochs = args.max_epochs or (2 if args.quick else None)
+    configs = [path.resolve() for path in args.configs]
+    if len({c.stem for c in configs}) != len(configs):
+        parser.error("--configs: file names (without .yaml) must differ; they name the run folders")
+    extra = [token for text in args.override for token in shlex.split(text)]
+    check_overrides(extra, compared_keys(configs))
+    if max_epochs is not None:
+        extra.append(f"--trainer.max_epochs={max_epochs}")
+    out = args.out.resolve()
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    if args.threads is not None or "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(args.threads or 1)
+
+    started = time.perf_counter()
+    jobs = [(config, seed) for config in configs for seed in seeds]
+    with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+        futures = [pool.submit(train_and_test, c, s, out, extra, env, args.reuse, args.jobs) for c, s in jobs]
+        runs = [future.result() for future in futures]
+    results = [read_run(run) for run in runs]
+
+    command = "python scripts/compare_runs.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    env_note = machine_note(runs)
+    table, figure = args.table or out / "comparison.md", args.figure or out / "comparison.png"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text(markdown(results, command, env_note))
+    (out / "runs.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
+    plot(runs, figure)
+    print(table.read_text())
+    print(f"table {table}, figure {figure}, {len(runs)} runs in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""``predict`` from a checkpoint: original-scale forecasts with timestamps, here, in a new process, on a new file."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lightning_lstm.cli import main
+from lightning_lstm.model.module import LSTMForecaster
+from lightning_lstm.model.prediction_writer import ForecastWriter
+from tests.conftest import REPO
+
+LOOKBACK, HORIZON = 14, 3
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny LSTMs run fastest on one thread (several threads on a busy 2-core machine are ~100x slower).
+
+    ``OMP_NUM_THREADS`` too: the CLI's runtime setup sets torch's thread count from it.
+    """
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp
+
+
+def write_series(path: Path, shift: float = 0.0, gain: float = 1.0) -> Path:
+    t = np.arange(300)
+    values = 10 + 3 * np.sin(2 * np.pi * t / 7) + 0.2 * np.random.default_rng(0).standard_normal(len(t))
+    dates = pd.date_range("2021-03-01", periods=len(t), freq="D")
+    pd.DataFrame({"date": dates, "value": shift + gain * values}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 2-epoch fit on a daily series; predict runs reuse its saved config.yaml and last.ckpt."""
+    root = tmp_path_factory.mktemp("predict")
+    csv = write_series(root / "train.csv")
+    main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "default.yaml"),
+            f"--trainer.logger.init_args.save_dir={root}",
+            "--trainer.max_epochs=2",
+            "--trainer.limit_train_batches=4",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false",
+            "--model.hidden_size=4",
+            "--model.num_layers=1",
+            f"--data.path={csv}",
+            "--data.target_columns=[value]",
+            f"--data.lookback={LOOKBACK}",
+            f"--data.horizon={HORIZON}",
+            "--data.window_norm=none",
+            "--data.batch_size=32",
+            "--forecast_plot.every_n_epochs=0",
+        ]
+    )
+    run = root / "default" / "version_0"
+    return {"root": root, "csv": csv, "config": run / "config.yaml", "ckpt": run / "checkpoints" / "last.ckpt"}
+
+
+def predict_args(fitted: dict[str, Path], output: Path, *extra: str) -> list[str]:
+    return [
+        "predict",
+        "--config",
+        str(fitted["config"]),
+        f"--ckpt_path={fitted['ckpt']}",
+        f"--predictions.output_path={output}",
+        *extra,
+    ]
+
+
+def test_forecast_mode_writes_the_next_horizon_steps_with_future_timestamps(fitted, tmp_path: Path):
+    main(predict_args(fitted, tmp_path / "forecast.csv"))
+    table = pd.read_csv(tmp_path / "forecast.csv", parse_dates=["forecast_origin", "timestamp"])
+    last = pd.read_csv(fitted["csv"], parse_dates=["date"])["date"].iloc[-1]
+    assert list(table.columns) == ["window_id", "series", "forecast_origin", "timestamp", "step", "value"]
+    assert table["step"].tolist() == list(range(1, HORIZON + 1))
+    assert (table["forecast_origin"] == last).all()
+    assert table["timestamp"].tolist() == [last + pd.Timedelta(days=k) for k in range(1, HORIZON + 1)]
+    assert table["value"].between(5, 15).all()  # original scale (the series spans 7..13), not scaled units
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, parse_dates=["forecast_origin", "timestamp"])
+
+
+@pytest.fixture(scope="module")
+def backtest(fitted) -> Path:
+    """Every test window scored in this process, to Parquet when pyarrow is installed, else to CSV."""
+    suffix = ".parquet" if importlib.util.find_spec("pyarrow") else ".csv"
+    out = fitted["root"] / f"backtest{suffix}"
+    main(predict_args(fitted, out, "--data.predict_mode=backtest"))
+    return out
+
+
+def test_backtest_round_trips_timestamps_with_the_truth_beside_each_forecast(fitted, backtest: Path):
+    table = read_table(backtest)
+    assert pd.api.types.is_datetime64_any_dtype(table["timestamp"])  # typed in Parquet, ISO text in CSV
+    source = pd.read_csv(fitted["csv"], parse_dates=["date"]).set_index("date")["value"]
+    assert np.allclose(table["value_true"], source.loc[table["timestamp"]].to_numpy(), rtol=1e-6)
+    assert ((table["timestamp"] - table["forecast_origin"]) == pd.to_timedelta(table["step"], unit="D")).all()
+    assert table["timestamp"].min() >= source.index[255]  # the last 15 % of 300 days: test windows only
+    assert len(table) == HORIZON * (45 - HORIZON + 1)
+    assert np.abs(table["value"] - table["value_true"]).mean() < 3  # a real forecast on the original scale
+
+
+def test_predict_in_a_new_process_gives_the_same_numbers(fitted, backtest: Path, tmp_path: Path):
+    there = tmp_path / f"there{backtest.suffix}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lightning_lstm",
+            *predict_args(fitted, there),
+            "--data.predict_mode=backtest",
+            "--trainer.enable_progress_bar=false",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    here = read_table(backtest)
+    assert len(here) > 100
+    pd.testing.assert_frame_equal(here, read_table(there), check_exact=True)
+
+
+def forecast_by_hand(ckpt: Path, csv: Path, center: float, scale: float) -> np.ndarray:
+    """The model on the last ``LOOKBACK`` values of ``csv`` scaled with ``center`` and ``scale``: ``(H,)``."""
+    model = LSTMForecaster.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    values = pd.read_csv(csv)["value"].to_numpy()[-LOOKBACK:]
+    x = torch.tensor((values - center) / scale, dtype=torch.float32).view(1, LOOKBACK, 1)  # (1, L, F)
+    with torch.no_grad():
+        return model(x).view(-1).numpy() * scale + center
+
+
+def test_predict_on_a_new_file_uses_the_statistics_stored_in_the_checkpoint(fitted, tmp_path: Path):
+    new_csv = write_series(tmp_path / "new.csv", shift=4.0, gain=1.5)  # same columns, other values
+    main(predict_args(fitted, tmp_path / "new_forecast.csv", f"--data.path={new_csv}"))
+    table = pd.read_csv(tmp_path / "new_forecast.csv")
+
+    stats = torch.load(fitted["ckpt"], weights_only=True)["TimeSeriesDataModule"]["statistics"]
+    center, scale = float(stats["center"][0, 0]), float(stats["scale"][0, 0])
+    train = pd.read_csv(fitted["csv"])["value"].to_numpy()[:210]  # the training span: the first 70 %
+    assert (center, scale) == pytest.approx((train.mean(), train.std()), rel=1e-5)
+    stored = forecast_by_hand(fitted["ckpt"], new_csv, center, scale)
+    new = pd.read_csv(new_csv)["value"].to_numpy()[:210]
+    refitted = forecast_by_hand(fitted["ckpt"], new_csv, new.mean(), new.std())
+    np.testing.assert_allclose(table["value"], stored, rtol=1e-5)
+    assert not np.allclose(table["value"], refitted, rtol=1e-2)
+
+
+def test_an_existing_output_is_kept_unless_overwrite_is_set(fitted, tmp_path: Path):
+    out = tmp_path / "kept.csv"
+    out.write_text("do not lose me\n")
+    with pytest.raises(ValueError, match="exists; set predictions.overwrite"):
+        main(predict_args(fitted, out))
+    assert out.read_text() == "do not lose me\n"
+    main(predict_args(fitted, out, "--predictions.overwrite=true"))
+    assert pd.read_csv(out)["step"].tolist() == list(range(1, HORIZON + 1))
+
+
+def test_output_path_must_be_csv_or_parquet():
+    with pytest.raises(ValueError, match="predictions.output_path"):
+        ForecastWriter("forecast.xlsx")
