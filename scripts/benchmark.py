@@ -2,27 +2,30 @@
 
 Prints ONE markdown table (and the machine it ran on) from one run::
 
-    python scripts/benchmark.py            # the full run: about 6 minutes on 2 quiet cores
-    python scripts/benchmark.py --quick    # tiny sizes, about 1-2 minutes: checks that every part works
+    python scripts/benchmark.py            # the full run: about 6-10 minutes on 2 quiet cores
+    python scripts/benchmark.py --quick    # tiny sizes, about 2 minutes: checks that every part works
 
 Every measurement runs in a fresh interpreter (``--child``), so "untuned" really is a process that never called
 ``mallopt``; the arms of part (a) are launched alternately, their order rotated each round, and medians reported.
 
 (a) Time per epoch and windows/s, LSTMRegressor (LSTM 64 x 2, 8 features, lookback 64, horizon 1), batch 256, AdamW
     (lr 3e-3, weight decay 0.01 on matrices only), gradient-norm clipping at 1.0, the same train DataLoader
-    (``TimeSeriesDataModule`` over a synthetic ``.npy`` series, shuffled), the same thread count, in four arms:
+    (``TimeSeriesDataModule`` over a synthetic ``.npy`` series, shuffled), the same thread count and
+    ``torch.use_deterministic_algorithms(True)`` (the default config's ``trainer.deterministic``), in four arms:
 
     * ``plain loop``: ``for batch in loader: zero_grad, forward, MSE, backward, clip_grad_norm_, step``.
     * ``plain loop + allocator tuning``: the same after ``lightning_lstm.runtime.tune_allocator()``.
     * ``lightning_lstm fit`` / ``+ allocator tuning``: ``lightning_lstm.cli.main(..., run=False)`` on
       ``configs/default.yaml`` (``--runtime.malloc_tuning`` false / true), then ``trainer.fit``. Included: the
-      Trainer's loop, ``self.log`` of the step loss and grad norm, TensorBoard logging every
-      ``trainer.log_every_n_steps`` (10), the LR monitor, the loss-spike callback with its defaults, clipping.
-      Off: validation (``data.val_fraction=0``), checkpointing (``save_top_k=0``, ``save_last=false``), progress bar,
-      model summary, sanity check, LR scheduler.
+      Trainer's loop and hooks, the epoch-mean training loss, step loss and grad norm logged to TensorBoard every
+      ``trainer.log_every_n_steps`` (10), the LR monitor, the loss-spike callback with its defaults (a decision
+      every step), ``ModelCheckpoint``'s per-step check, clipping. Off: validation (``data.val_fraction=0``),
+      checkpoint files (``save_top_k=0``, ``save_last=false``), progress bar, model summary, sanity check, LR
+      scheduler.
 
-    Epoch 0 is a warm-up and not counted. Minor page faults per epoch are ``getrusage`` deltas in the process that
-    trained. The ratio column divides each arm's time per epoch by the tuned plain loop's (issue 9: fit <= 1.05).
+    Epoch 0 is a warm-up and not counted. CPU s/epoch (user + system, all threads) and minor page faults per epoch
+    are ``getrusage`` deltas in the process that trained; peak RSS is its ``VmHWM``. The ratio column divides each
+    arm's time per epoch by the tuned plain loop's (issue 9: fit <= 1.05).
 (b) The train DataLoader alone (batches built and discarded): windows/s, and the share of the tuned plain loop's
     epoch it accounts for (``num_workers=0``: loading runs inside the step).
 (c) Peak RSS (``VmHWM`` of a fresh process, allocator tuning on as in the CLI) after building the DataModule, its

@@ -38,7 +38,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = sorted((REPO / "configs" / "remedies").glob("*.yaml"))
-OWN_KEYS = ("trainer.logger.init_args.name", "seed_everything")  # set per run by this script
+OWN_KEYS = ("seed_everything", "trainer.logger")  # set per run by this script
 
 
 # -- running ----------------------------------------------------------------------------------------------------------
@@ -56,15 +56,18 @@ def compared_keys(configs: list[Path]) -> set[str]:
     """Keys whose values differ between the configs (a key missing from one file counts as different)."""
     flat = [flatten(yaml.safe_load(path.read_text())) for path in configs]
     keys = set().union(*flat)
-    return {k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1} - set(OWN_KEYS)
+    differ = {k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1}
+    return {k for k in differ if not k.startswith(OWN_KEYS)}
 
 
 def check_overrides(overrides: list[str], compared: set[str]) -> None:
-    """Raise a ValueError when an override sets a key on which the configs differ."""
+    """Raise a ValueError when an override sets a key on which the configs differ, or one this script sets."""
     for token in overrides:
         if not token.startswith("--"):
             continue
         key = token[2:].split("=", 1)[0]
+        if key.startswith(OWN_KEYS):
+            raise ValueError(f"--override {token!r}: compare_runs.py sets {key} itself (use --seeds, --out)")
         clash = sorted(k for k in compared if k == key or k.startswith(key + ".") or key.startswith(k + "."))
         if clash:
             raise ValueError(f"--override {token!r} sets {clash}, on which the configs differ; drop it from --override")
@@ -99,10 +102,12 @@ def train_and_test(
     ``run.json`` in the folder records the two commands, the thread count and how many runs shared the machine.
     """
     run = out / config.stem / f"seed{seed}"
-    if reuse and (run / "fit" / "spikes.json").is_file() and list((run / "test").glob("events.out.tfevents.*")):
+    finished = (run / "fit" / "spikes.json").is_file() and any((run / "test").glob("events.out.tfevents.*"))
+    if reuse and finished:
         return run
     if run.exists():
-        raise FileExistsError(f"{run} exists: pass --reuse to read it back, or choose another --out")
+        hint = "pass --reuse to read it back" if finished else "it is unfinished: delete it to train it again"
+        raise FileExistsError(f"{run} exists: {hint}, or choose another --out")
     run.mkdir(parents=True)
     logger = [f"--trainer.logger.init_args.save_dir={out / config.stem}", f"--trainer.logger.init_args.name={run.name}"]
     fit = [
@@ -171,6 +176,8 @@ class RunResult:
     final_val_loss: float
     final_val_mae: float
     test_mae: float
+    test_mae_vs_naive: float
+    final_lr: float
     test_checkpoint: str
     wall_time_s: float
 
@@ -196,6 +203,8 @@ def read_run(run: Path) -> RunResult:
         final_val_loss=fit["val/loss"][-1][1] if "val/loss" in fit else math.nan,
         final_val_mae=fit["val/mae"][-1][1] if "val/mae" in fit else math.nan,
         test_mae=test["test/mae"][-1][1],
+        test_mae_vs_naive=test["test/mae_ratio_naive"][-1][1] if "test/mae_ratio_naive" in test else math.nan,
+        final_lr=fit["stability/lr"][-1][1] if "stability/lr" in fit else math.nan,
         test_checkpoint=Path(ckpt).name,
         wall_time_s=max(wall) - fit_start,
     )
@@ -210,6 +219,7 @@ COLUMNS = [  # (header, RunResult field)
     ("final val loss ²", "final_val_loss"),
     ("final val MAE ³", "final_val_mae"),
     ("test MAE ³", "test_mae"),
+    ("test MAE / naive ⁴", "test_mae_vs_naive"),
     ("train wall time (s)", "wall_time_s"),
 ]
 
@@ -220,7 +230,8 @@ FOOTNOTES = [
     "1 is flat, 2 means the epoch's worst step doubled its typical loss. "
     "² The training loss on validation data in the units the network is trained in (raw units squared without "
     "a scaler): it does not compare across scalers; the MAEs do. "
-    "³ On the original scale; test MAE from the best checkpoint (lowest val/loss).",
+    "³ On the original scale; test MAE from the best checkpoint (lowest val/loss). "
+    "⁴ Test MAE over the MAE of repeating the last observed value on the same windows: below 1 beats it.",
 ]
 
 
@@ -243,7 +254,8 @@ def mean_spread(values: list[float | None]) -> str:
     elif len(finite) == 1:
         text = fmt(finite[0])
     else:
-        text = f"{fmt(statistics.fmean(finite))} ± {fmt(statistics.stdev(finite))}"
+        spread = statistics.stdev(finite)
+        text = f"{fmt(statistics.fmean(finite))} ± " + (f"{spread:.0f}" if spread >= 100 else f"{spread:.2g}")
     return text if len(present) == len(values) else f"{text} [{len(present)} of {len(values)} runs]"
 
 
@@ -255,43 +267,36 @@ def machine_note(runs: list[Path]) -> str:
     return f"Runs: {'; '.join(parts)}. Wall time: first to last event of the fit's event file."
 
 
+def table_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def markdown(results: list[RunResult], command: str, env_note: str) -> str:
-    configs = list(dict.fromkeys(r.config for r in results))
-    seeds = sorted({r.seed for r in results})
+    """The summary table (mean ± std per config), its footnotes, then one row per run."""
+    headers = [h for h, _ in COLUMNS]
     lines = [
         f"<!-- written by: {command} -->",
-        f"Mean ± standard deviation over seeds {seeds}. {env_note}",
+        f"Mean ± standard deviation over seeds {sorted({r.seed for r in results})}. {env_note}",
         "",
-        "| config | " + " | ".join(h for h, _ in COLUMNS) + " |",
+        table_row(["config", *headers]),
         "|---|" + "---:|" * len(COLUMNS),
     ]
-    for name in configs:
+    for name in dict.fromkeys(r.config for r in results):
         rows = [r for r in results if r.config == name]
-        cells = [mean_spread([getattr(r, field) for r in rows]) for _, field in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        *FOOTNOTES,
-        "",
-        "Per run:",
-        "",
-        "| config | seed | epochs | steps | spikes | "
-        + " | ".join(h for h, _ in COLUMNS[1:])
-        + " | tested checkpoint |",
-        "|---|---:|---:|---:|---:|" + "---:|" * (len(COLUMNS) - 1) + "---|",
-    ]
+        lines.append(table_row([name, *(mean_spread([getattr(r, f) for r in rows]) for _, f in COLUMNS)]))
+    per_run = ["config", "seed", "epochs", "steps", "spikes", *headers[1:], "final lr", "tested checkpoint"]
+    lines += ["", *FOOTNOTES, "", "Per run:", "", table_row(per_run), "|---|" + "---:|" * (len(per_run) - 2) + "---|"]
     for r in results:
-        cells = [fmt(getattr(r, f)) if getattr(r, f) is not None else "none" for _, f in COLUMNS[1:]]
+        values = [getattr(r, f) for _, f in COLUMNS[1:]] + [r.final_lr]
+        cells = ["none" if v is None else fmt(v) for v in values]
         lines.append(
-            f"| {r.config} | {r.seed} | {r.epochs} | {r.steps} | {r.spikes} | "
-            + " | ".join(cells)
-            + f" | {r.test_checkpoint} |"
+            table_row([r.config, str(r.seed), str(r.epochs), str(r.steps), str(r.spikes), *cells, r.test_checkpoint])
         )
     return "\n".join(lines) + "\n"
 
 
 def plot(runs: list[Path], path: Path) -> None:
-    """One panel per config: the per-step training loss of every seed (first seed solid), spikes, epoch ends."""
+    """One panel per config: every seed's per-step training loss (the first solid), its spikes, the epoch ends."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -303,28 +308,30 @@ def plot(runs: list[Path], path: Path) -> None:
         for i, run in enumerate(r for r in runs if r.parent.name == name):
             fit = scalars(run / "fit")[0]
             steps, values = zip(*[(s, v) for s, v, _ in fit["stability/loss"]], strict=True)
-            ax.plot(
-                steps, values, lw=0.8 if i == 0 else 0.5, alpha=1.0 if i == 0 else 0.35, color=f"C{i}", label=run.name
-            )
+            first = i == 0
+            ax.plot(steps, values, lw=0.8 if first else 0.6, alpha=1.0 if first else 0.4, color=f"C{i}", label=run.name)
             spikes = json.loads((run / "fit" / "spikes.json").read_text())["spikes"]
             if spikes:
                 ax.scatter(
                     [s["global_step"] for s in spikes],
                     [s["loss"] for s in spikes],
-                    marker="x",
-                    color="red",
-                    s=30,
+                    marker="X",
+                    s=40,
+                    color=f"C{i}",
+                    edgecolors="red",
+                    linewidths=0.8,
                     zorder=3,
-                    label="spike" if i == 0 else None,
                 )
-            if i == 0:
+            if first:
                 for end, _, _ in fit.get("train/loss_epoch", []):
                     ax.axvline(end + 0.5, color="0.85", lw=0.5, zorder=0)
         ax.set_yscale("log")
         ax.set_title(name, loc="left", fontsize=10)
         ax.set_ylabel("train loss (step)")
-        ax.legend(fontsize=7, loc="upper right", ncol=4)
-    axes[-1, 0].set_xlabel("global step (grey lines: epoch ends; red x: detected spikes)")
+        ax.legend(fontsize=7, loc="best", ncol=3)
+    axes[-1, 0].set_xlabel(
+        "global step (grey lines: epoch ends; X with a red edge: a detected spike, in its seed's colour)"
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -381,7 +388,11 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(config, seed) for config in configs for seed in seeds]
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         futures = [pool.submit(train_and_test, c, s, out, extra, env, args.reuse, args.jobs) for c, s in jobs]
-        runs = [future.result() for future in futures]
+        try:
+            runs = [future.result() for future in futures]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # runs already started finish; no new ones start
+            raise
     results = [read_run(run) for run in runs]
 
     command = "python scripts/compare_runs.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))

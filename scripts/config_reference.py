@@ -16,13 +16,23 @@ REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 
 
+def format_reference(print_config_output: str) -> str:
+    """The README block for the output of ``fit --config configs/default.yaml --print_config``."""
+    config = "\n".join(line for line in print_config_output.splitlines() if not line.startswith("# lightning"))
+    return f"{START}\n```yaml\n{config.strip()}\n```\n{END}"
+
+
+def readme_reference(readme_text: str) -> str | None:
+    match = re.search(re.escape(START) + ".*?" + re.escape(END), readme_text, re.DOTALL)
+    return match.group(0) if match else None
+
+
 def generated_reference() -> str:
     result = subprocess.run(
         [sys.executable, "-m", "lightning_lstm", "fit", "--config", "configs/default.yaml", "--print_config"],
         capture_output=True, text=True, check=True, cwd=REPO,
     )
-    config = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("# lightning"))
-    return f"{START}\n```yaml\n{config.strip()}\n```\n{END}"
+    return format_reference(result.stdout)
 
 
 def main() -> int:

@@ -10,6 +10,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_lstm.cli import main
+from scripts.config_reference import format_reference, readme_reference
 from tests.conftest import GLUCOSE_EXCERPT, REPO, tiny_fit_args
 
 
@@ -24,6 +25,9 @@ def test_print_config_lists_linked_data_and_callback_groups():
     assert config["model"]["optimizer"]["class_path"] == "torch.optim.AdamW"
     assert {"checkpoint", "lr_monitor", "forecast_plot", "predictions"} <= set(config)
     assert "input_size" not in config["model"]  # linked from data.num_features
+    # README.md's config reference is this very output (regenerate: python scripts/config_reference.py).
+    readme = (REPO / "README.md").read_text()
+    assert readme_reference(readme) == format_reference(out), "README config reference is stale"
 
 
 def test_fit_on_bundled_series_writes_events_checkpoints_and_config(tmp_path: Path):

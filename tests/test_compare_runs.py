@@ -83,7 +83,10 @@ def test_seeds_overrides_and_spread():
     for clash in ("--data.scaler=standard", "--model.optimizer=torch.optim.SGD", "--trainer.gradient_clip_val=5"):
         with pytest.raises(ValueError, match="on which the configs differ"):
             compare_runs.check_overrides([clash], compared)
-    assert compare_runs.mean_spread([1.0, 3.0]) == "2 ± 1.41"
+    for own in ("--seed_everything=3", "--trainer.logger.init_args.save_dir=x"):
+        with pytest.raises(ValueError, match="sets .* itself"):
+            compare_runs.check_overrides([own], compared)
+    assert compare_runs.mean_spread([1.0, 3.0]) == "2 ± 1.4"
     assert compare_runs.mean_spread([None, None]) == "none"
     assert compare_runs.mean_spread([4.0, None]) == "4 [1 of 2 runs]"
     assert compare_runs.mean_spread([math.inf, 7.0]) == "inf (1 non-finite)"

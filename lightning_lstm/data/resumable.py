@@ -79,7 +79,8 @@ class ResumableDataLoader(DataLoader):
     """A DataLoader over an :class:`EpochSampler` whose position and RNG state travel in Lightning checkpoints.
 
     Args:
-        *args: as for :class:`~torch.utils.data.DataLoader`; ``sampler`` must be an :class:`EpochSampler`.
+        *args: as for :class:`~torch.utils.data.DataLoader`, with an :class:`EpochSampler` as ``sampler`` (with any
+            other, e.g. Lightning's for ``overfit_batches``, the state is empty).
         position: ``(epoch, finished batches in it)`` of the running fit, ``(next epoch, 0)`` once an epoch's
             batches are all done; read when a checkpoint is written.
         **kwargs: as for :class:`~torch.utils.data.DataLoader`.
@@ -87,12 +88,12 @@ class ResumableDataLoader(DataLoader):
 
     def __init__(self, *args: Any, position: Callable[[], tuple[int, int]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not isinstance(self.sampler, EpochSampler):
-            raise TypeError(f"ResumableDataLoader needs an EpochSampler, got {type(self.sampler).__name__}")
         self.position = position
 
     def state_dict(self) -> dict[str, Any]:
-        sampler: EpochSampler = self.sampler  # type: ignore[assignment]
+        sampler = self.sampler
+        if not isinstance(sampler, EpochSampler):  # Lightning swapped it (e.g. overfit_batches): nothing to resume
+            return {}
         epoch, batches = self.position()
         state = {
             "format": STATE_FORMAT,
@@ -109,7 +110,9 @@ class ResumableDataLoader(DataLoader):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        sampler: EpochSampler = self.sampler  # type: ignore[assignment]
+        sampler = self.sampler
+        if not state or not isinstance(sampler, EpochSampler):
+            return
         if state.get("format") != STATE_FORMAT:
             log.warning(
                 "unknown train-loader state (format %r): the epoch restarts at its first batch", state.get("format")
