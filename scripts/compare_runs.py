@@ -39,6 +39,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = sorted((REPO / "configs" / "remedies").glob("*.yaml"))
 OWN_KEYS = ("seed_everything", "trainer.logger")  # set per run by this script
+# The training sampler shuffles epoch e with seed + e (lightning_lstm/data/resumable.py): runs with seeds 0 and 1 would
+# see the same batches one epoch apart. Seeds SEED_GAP apart share no epoch order within SEED_GAP epochs.
+SEED_GAP = 1000
 
 
 # -- running ----------------------------------------------------------------------------------------------------------
@@ -340,9 +343,9 @@ def plot(runs: list[Path], path: Path) -> None:
 
 # -- command line -----------------------------------------------------------------------------------------------------
 def parse_seeds(text: str) -> list[int]:
-    """``"3"`` -> seeds 0, 1, 2; ``"0,7,9"`` -> those seeds."""
+    """``"3"`` -> seeds 0, 1000, 2000 (``SEED_GAP`` apart); ``"0,7,9"`` -> those seeds."""
     parts = [int(p) for p in text.split(",") if p.strip()]
-    seeds = list(range(parts[0])) if len(parts) == 1 and "," not in text else parts
+    seeds = [SEED_GAP * i for i in range(parts[0])] if len(parts) == 1 and "," not in text else parts
     if not seeds or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"--seeds: a count >= 1 or distinct comma-separated seeds, got {text!r}")
     return seeds
@@ -352,7 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", type=Path, default=DEFAULT_CONFIGS, help="configs, in table order")
     parser.add_argument(
-        "--seeds", type=parse_seeds, default=None, help="a count (3: seeds 0,1,2) or a list (0,7,9; one seed: 5,)"
+        "--seeds",
+        type=parse_seeds,
+        default=None,
+        help=f"a count (3: seeds 0,{SEED_GAP},{2 * SEED_GAP}) or a list (0,7,9; one seed: 5,)",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/remedies"), help="folder for the run folders")
     parser.add_argument("--max-epochs", type=int, default=None, help="override trainer.max_epochs of every config")
@@ -370,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure", type=Path, default=None, help="PNG file (default <out>/comparison.png)")
     args = parser.parse_args(argv)
 
-    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    seeds = args.seeds or parse_seeds("1" if args.quick else "3")
     max_epochs = args.max_epochs or (2 if args.quick else None)
     configs = [path.resolve() for path in args.configs]
     if len({c.stem for c in configs}) != len(configs):

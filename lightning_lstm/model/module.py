@@ -176,6 +176,19 @@ class LSTMForecaster(pl.LightningModule):
         self.log("train/loss_step", self.last_train_step["loss"], on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/grad_norm", self.pre_clip_grad_norm(), on_step=True, on_epoch=False)
 
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Norm clipping reuses the norm the spike callback and logging already took: one norm per step, not two."""
+        if not gradient_clip_val or (gradient_clip_algorithm or "norm") != "norm":
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)  # value clipping, or none
+            return
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grads_with_norm_(params, gradient_clip_val, self.pre_clip_grad_norm())
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_loss"] = float(self.best_val_loss)  # so a resumed run keeps its hp_metric
         total, count = self._epoch_loss

@@ -174,6 +174,9 @@ class LossSpikeCallback(Callback):
                     f"the last at global step {record.global_step}, epoch {record.epoch}"
                 )
                 trainer.should_stop = True
+                if not record.skipped:  # the stop checkpoint keeps the last good weights, not the spiking update
+                    optimizer.zero_grad(set_to_none=True)
+                    record.skipped = True
         if self._log_every and (spike or trainer.global_step % self._log_every == 0):
             self._write_scalars(trainer, loss, verdict, grad_norm, grad, lr, spike)
 
