@@ -17,7 +17,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
-from lightning_lstm.model.checkpoints import monitor_train_loss_without_validation, resolve_ckpt_path
+from lightning_lstm.model.checkpoints import check_readable, monitor_train_loss_without_validation, resolve_ckpt_path
 from lightning_lstm.model.forecast_plot import ForecastPlot
 from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.model.prediction_writer import ForecastWriter
@@ -58,6 +58,14 @@ class LightningLSTMCLI(LightningCLI):
         parser.link_arguments("data.num_features", "model.input_size", apply_on="instantiate")
         parser.link_arguments("data.num_targets", "model.num_targets", apply_on="instantiate")
         parser.link_arguments("data.horizon", "model.horizon", apply_on="parse")
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads the checkpoint's hyperparameters while parsing: refuse a corrupt file by name first.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
+            check_readable(ckpt_path)
+        super()._parse_ckpt_path()
 
     def _resolve_ckpt_path(self) -> None:
         config = self.config_init[self.subcommand]

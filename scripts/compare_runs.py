@@ -174,6 +174,7 @@ class RunResult:
     spikes: int
     spikes_per_epoch: float
     epochs_with_spike: int
+    last_batch_spikes: int
     largest_spike_score: float | None  # None: no spike
     in_epoch_peak: float
     final_val_loss: float
@@ -201,6 +202,9 @@ def read_run(run: Path) -> RunResult:
         spikes=len(spikes),
         spikes_per_epoch=len(spikes) / max(int(report["epochs"]), 1),
         epochs_with_spike=len({int(s["epoch"]) for s in spikes}),
+        last_batch_spikes=sum(
+            s["batches_in_epoch"] is not None and s["batch_idx"] == s["batches_in_epoch"] - 1 for s in spikes
+        ),
         largest_spike_score=max((float(s["score"]) for s in spikes), default=None),
         in_epoch_peak=in_epoch_peak(fit.get("stability/loss", []), epoch_ends),
         final_val_loss=fit["val/loss"][-1][1] if "val/loss" in fit else math.nan,
@@ -218,6 +222,7 @@ COLUMNS = [  # (header, RunResult field)
     ("spikes / epoch", "spikes_per_epoch"),
     ("epochs with a spike", "epochs_with_spike"),
     ("largest spike score", "largest_spike_score"),
+    ("spikes on an epoch's last batch ⁵", "last_batch_spikes"),
     ("in-epoch peak ¹", "in_epoch_peak"),
     ("final val loss ²", "final_val_loss"),
     ("final val MAE ³", "final_val_mae"),
@@ -234,7 +239,9 @@ FOOTNOTES = [
     "² The training loss on validation data in the units the network is trained in (raw units squared without "
     "a scaler): it does not compare across scalers; the MAEs do. "
     "³ On the original scale; test MAE from the best checkpoint (lowest val/loss). "
-    "⁴ Test MAE over the MAE of repeating the last observed value on the same windows: below 1 beats it.",
+    "⁴ Test MAE over the MAE of repeating the last observed value on the same windows: below 1 beats it. "
+    "⁵ Summed over the seeds, out of all their spikes; the last batch of an epoch is smaller than the others when the "
+    "training windows do not fill it (`data.drop_last: false`).",
 ]
 
 
@@ -274,6 +281,13 @@ def table_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def summary_cell(rows: list[RunResult], field: str) -> str:
+    """Mean ± std over the seeds; last-batch spikes as a share of all spikes."""
+    if field == "last_batch_spikes":
+        return f"{sum(r.last_batch_spikes for r in rows)} of {sum(r.spikes for r in rows)}"
+    return mean_spread([getattr(r, field) for r in rows])
+
+
 def markdown(results: list[RunResult], command: str, env_note: str) -> str:
     """The summary table (mean ± std per config), its footnotes, then one row per run."""
     headers = [h for h, _ in COLUMNS]
@@ -286,7 +300,7 @@ def markdown(results: list[RunResult], command: str, env_note: str) -> str:
     ]
     for name in dict.fromkeys(r.config for r in results):
         rows = [r for r in results if r.config == name]
-        lines.append(table_row([name, *(mean_spread([getattr(r, f) for r in rows]) for _, f in COLUMNS)]))
+        lines.append(table_row([name, *(summary_cell(rows, field) for _, field in COLUMNS)]))
     per_run = ["config", "seed", "epochs", "steps", "spikes", *headers[1:], "final lr", "tested checkpoint"]
     lines += ["", *FOOTNOTES, "", "Per run:", "", table_row(per_run), "|---|" + "---:|" * (len(per_run) - 2) + "---|"]
     for r in results:

@@ -151,6 +151,8 @@ def test_compare_runs_table_matches_the_event_files(tmp_path: Path):
         assert len(spikes) == fit["stability/spike_count"][-1].value == sum(e.value for e in fit["stability/spike"])
         assert close(row["spikes / epoch"], len(spikes) / 2)
         assert close(row["epochs with a spike"], len({s["epoch"] for s in spikes}))
+        last = sum(s["batch_idx"] == s["batches_in_epoch"] - 1 for s in spikes)
+        assert row["spikes on an epoch's last batch ⁵"] == f"{last} of {len(spikes)}"
         largest = max((s["score"] for s in spikes), default=None)
         assert row["largest spike score"] == "none" if largest is None else close(row["largest spike score"], largest)
         assert close(row["final val loss ²"], fit["val/loss"][-1].value)

@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
@@ -46,9 +47,26 @@ def find_last_checkpoint(trainer: pl.Trainer) -> str | None:
     return str(max(candidates, key=lambda path: (path.stat().st_mtime_ns, str(path))))
 
 
+def check_readable(ckpt_path: str) -> None:
+    """A corrupt or truncated file is refused by name before Lightning's restore fails deep inside torch.load."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        return  # Lightning raises FileNotFoundError naming the path
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # mmap: no full read of large files
+    except Exception as err:  # noqa: BLE001 - any failure means the same thing to the user
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"ckpt_path: {path} is not a readable checkpoint ({type(err).__name__}: {first_line[:200]}). "
+            "Pass a .ckpt written by fit (runs/<name>/version_<n>/checkpoints/), or 'last'."
+        ) from err
+
+
 def resolve_ckpt_path(trainer: pl.Trainer, ckpt_path: str | None) -> str | None:
-    """``"last"`` becomes the newest ``last.ckpt`` of earlier runs; anything else passes through unchanged."""
+    """``"last"`` becomes the newest ``last.ckpt`` of earlier runs; a given file must be a readable checkpoint."""
     if ckpt_path != "last":
+        if ckpt_path is not None and ckpt_path not in ("best", "hpc", "registry"):
+            check_readable(ckpt_path)
         return ckpt_path
     found = find_last_checkpoint(trainer)
     if found is None:

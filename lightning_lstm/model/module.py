@@ -195,6 +195,16 @@ class LSTMForecaster(pl.LightningModule):
         checkpoint["train_loss_epoch_partial"] = [float(total), int(count)]  # a mid-epoch resume keeps its mean
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved_inputs = checkpoint.get("hyper_parameters", {}).get("input_size")
+        if saved_inputs is not None and saved_inputs != self.hparams.input_size:  # before the weights fail to fit
+            data_state = next((v for v in checkpoint.values() if isinstance(v, dict) and "feature_columns" in v), {})
+            datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+            raise ValueError(
+                f"the checkpoint was trained with data.feature_columns = "
+                f"{data_state.get('feature_columns', f'{saved_inputs} columns')}, but the config gives "
+                f"{getattr(datamodule, 'feature_columns', f'{self.hparams.input_size} columns')}. Use the feature "
+                "columns of training (see config.yaml in the run folder)."
+            )
         self.best_val_loss = float(checkpoint.get("best_val_loss", float("inf")))
         total, count = checkpoint.get("train_loss_epoch_partial", [0.0, 0])
         self._epoch_loss = (torch.tensor(total, dtype=torch.float32) if count else 0.0, int(count))

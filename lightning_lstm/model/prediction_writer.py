@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +50,15 @@ class ForecastWriter(BasePredictionWriter):
                 raise ValueError(
                     f"predictions.output_path: {path} exists; set predictions.overwrite: true or a new path"
                 )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not os.access(path.parent, os.W_OK):
-                raise ValueError(f"predictions.output_path: folder {path.parent} is not writable; choose another path")
+            try:  # a real write, not os.access: root passes os.access everywhere, even under /proc
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".write-probe-"):
+                    pass
+            except OSError as err:
+                raise ValueError(
+                    f"predictions.output_path: folder {path.parent} is not writable ({err.strerror or err}); "
+                    "choose another path"
+                ) from err
 
     def write_on_epoch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Any, batch_indices: Any
