@@ -8,12 +8,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 GLUCOSE_EXCERPT = DATA / "cgm_glucose_excerpt.csv"
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny LSTMs run fastest on one thread (several threads on a busy 2-core machine are ~100x slower).
+
+    ``OMP_NUM_THREADS`` too: the CLI's runtime setup sets torch's thread count from it, in-process and in subprocesses.
+    """
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ for the note to be removed). About 30-40 s on two quiet cores.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,17 +28,7 @@ import torch
 from lightning_lstm.cli import main
 from tests.conftest import REPO
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    yield
-    torch.set_num_threads(threads)
-    if omp is None:
-        os.environ.pop("OMP_NUM_THREADS", None)
-    else:
-        os.environ["OMP_NUM_THREADS"] = omp
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def good_table(rows: int = 200) -> pd.DataFrame:

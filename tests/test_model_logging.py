@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +19,7 @@ CLIP = 1e-3  # tiny on purpose: the logged pre-clipping norm must exceed it
 EPOCHS, BATCHES = 3, 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny LSTMs run fastest on one thread (several threads on a busy 2-core machine are ~100x slower).
-
-    ``OMP_NUM_THREADS`` too: the CLI's runtime setup sets torch's thread count from it.
-    """
-    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    if omp is None:
-        os.environ.pop("OMP_NUM_THREADS", None)
-    else:
-        os.environ["OMP_NUM_THREADS"] = omp
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def fit_args(root: Path, csv: Path, *extra: str) -> list[str]:

@@ -7,8 +7,6 @@ its batch. :func:`check_reads_last_step` is the one test both the real regressor
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from torch import nn
@@ -18,21 +16,7 @@ from lightning_lstm.model.regressor import LSTMRegressor
 LOOKBACK = 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny LSTMs run fastest on one thread (several threads on a busy 2-core machine are ~100x slower).
-
-    ``OMP_NUM_THREADS`` too: the CLI's runtime setup sets torch's thread count from it.
-    """
-    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    if omp is None:
-        os.environ.pop("OMP_NUM_THREADS", None)
-    else:
-        os.environ["OMP_NUM_THREADS"] = omp
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 class SeedBug(nn.Module):
