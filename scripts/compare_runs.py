@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -165,6 +166,29 @@ def in_epoch_peak(loss: list[tuple[int, float, float]], epoch_ends: list[int]) -
     return float(np.median(ratios)) if ratios else math.nan
 
 
+def epoch_repeat(loss: list[tuple[int, float, float]], epoch_ends: list[int]) -> float:
+    """How much each epoch repeats the previous one's loss pattern: median correlation of consecutive epochs' profiles.
+
+    A profile is the per-step loss of an epoch divided by a centred rolling median one epoch long (which removes the
+    training trend but keeps anything that recurs within an epoch). About 1: the loss rises and falls at the same
+    batches every epoch (a fixed data order, a small last batch); about 0: no pattern. The first epoch is left out.
+    """
+    steps = np.array([s for s, _, _ in loss])
+    values = np.array([v for _, v, _ in loss])
+    if len(epoch_ends) < 3 or not np.isfinite(values).all():
+        return math.nan
+    length = int(np.median(np.diff(epoch_ends)))
+    trend = pd.Series(values).rolling(length, center=True, min_periods=1).median().to_numpy()
+    ratio = values / np.where(trend > 0, trend, np.nan)
+    profiles = [ratio[(steps > a) & (steps <= b)] for a, b in zip(epoch_ends[:-1], epoch_ends[1:], strict=True)]
+    correlations = [
+        float(np.corrcoef(p, q)[0, 1])
+        for p, q in zip(profiles[:-1], profiles[1:], strict=True)
+        if len(p) == len(q) >= 3 and np.isfinite(p).all() and np.isfinite(q).all() and p.std() > 0 and q.std() > 0
+    ]
+    return float(np.median(correlations)) if correlations else math.nan
+
+
 @dataclass
 class RunResult:
     config: str
@@ -177,6 +201,7 @@ class RunResult:
     last_batch_spikes: int
     largest_spike_score: float | None  # None: no spike
     in_epoch_peak: float
+    epoch_repeat: float
     final_val_loss: float
     final_val_mae: float
     test_mae: float
@@ -207,6 +232,7 @@ def read_run(run: Path) -> RunResult:
         ),
         largest_spike_score=max((float(s["score"]) for s in spikes), default=None),
         in_epoch_peak=in_epoch_peak(fit.get("stability/loss", []), epoch_ends),
+        epoch_repeat=epoch_repeat(fit.get("stability/loss", []), epoch_ends),
         final_val_loss=fit["val/loss"][-1][1] if "val/loss" in fit else math.nan,
         final_val_mae=fit["val/mae"][-1][1] if "val/mae" in fit else math.nan,
         test_mae=test["test/mae"][-1][1],
@@ -224,6 +250,7 @@ COLUMNS = [  # (header, RunResult field)
     ("largest spike score", "largest_spike_score"),
     ("spikes on an epoch's last batch ⁵", "last_batch_spikes"),
     ("in-epoch peak ¹", "in_epoch_peak"),
+    ("epoch-to-epoch repeat ⁶", "epoch_repeat"),
     ("final val loss ²", "final_val_loss"),
     ("final val MAE ³", "final_val_mae"),
     ("test MAE ³", "test_mae"),
@@ -241,7 +268,10 @@ FOOTNOTES = [
     "³ On the original scale; test MAE from the best checkpoint (lowest val/loss). "
     "⁴ Test MAE over the MAE of repeating the last observed value on the same windows: below 1 beats it. "
     "⁵ Summed over the seeds, out of all their spikes; the last batch of an epoch is smaller than the others when the "
-    "training windows do not fill it (`data.drop_last: false`).",
+    "training windows do not fill it (`data.drop_last: false`). "
+    "⁶ Correlation between consecutive epochs of the per-step loss divided by its rolling median (one epoch wide), "
+    "median over the epochs after the first: near 1 when the loss rises and falls at the same batches every epoch, "
+    "near 0 when nothing recurs.",
 ]
 
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -128,7 +130,7 @@ def test_compare_runs_table_matches_the_event_files(tmp_path: Path):
             "--seeds",
             "1",
             "--max-epochs",
-            "2",
+            "3",
             "--jobs",
             "2",
             "--out",
@@ -147,9 +149,9 @@ def test_compare_runs_table_matches_the_event_files(tmp_path: Path):
         (fit, start), (test, _) = scalars(run / "fit"), scalars(run / "test")
         report = json.loads((run / "fit" / "spikes.json").read_text())
         spikes = report["spikes"]
-        assert report["epochs"] == 2 and report["total_steps"] == len(fit["stability/loss"])
+        assert report["epochs"] == 3 and report["total_steps"] == len(fit["stability/loss"])
         assert len(spikes) == fit["stability/spike_count"][-1].value == sum(e.value for e in fit["stability/spike"])
-        assert close(row["spikes / epoch"], len(spikes) / 2)
+        assert close(row["spikes / epoch"], len(spikes) / 3)
         assert close(row["epochs with a spike"], len({s["epoch"] for s in spikes}))
         last = sum(s["batch_idx"] == s["batches_in_epoch"] - 1 for s in spikes)
         assert row["spikes on an epoch's last batch ⁵"] == f"{last} of {len(spikes)}"
@@ -158,10 +160,15 @@ def test_compare_runs_table_matches_the_event_files(tmp_path: Path):
         assert close(row["final val loss ²"], fit["val/loss"][-1].value)
         assert close(row["final val MAE ³"], fit["val/mae"][-1].value)
         assert close(row["test MAE ³"], test["test/mae"][-1].value)
+        assert close(row["test MAE / naive ⁴"], test["test/mae_ratio_naive"][-1].value)
         assert close(row["train wall time (s)"], max(e.wall_time for v in fit.values() for e in v) - start)
         ends = [e.step for e in fit["train/loss_epoch"]]
-        second = [e.value for e in fit["stability/loss"] if ends[0] < e.step <= ends[1]]
-        assert close(row["in-epoch peak ¹"], max(second) / statistics.median(second))  # 2 epochs: one after the first
+        loss = pd.Series([e.value for e in fit["stability/loss"]], index=[e.step for e in fit["stability/loss"]])
+        epochs = [loss[(loss.index > a) & (loss.index <= b)] for a, b in zip(ends[:-1], ends[1:], strict=True)]
+        assert close(row["in-epoch peak ¹"], statistics.median(e.max() / e.median() for e in epochs))
+        ratio = loss / loss.rolling(ends[1] - ends[0], center=True, min_periods=1).median()
+        first, second = (ratio[e.index].to_numpy() for e in epochs)
+        assert close(row["epoch-to-epoch repeat ⁶"], float(np.corrcoef(first, second)[0, 1]))
     assert any(json.loads((out / n / "seed0" / "fit" / "spikes.json").read_text())["spikes"] for n in rows)
     figure = out / "comparison.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
