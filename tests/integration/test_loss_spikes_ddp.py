@@ -17,12 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.helpers import REPO, clean_env, write_weekly_sine
 
 TIMEOUT = 300  # seconds: generous for a loaded machine, short of a hang
 OUTLIER_ROW = 138  # a target row of the training window starting at row 130: window 13 of 42, rank 1's 7th
@@ -33,21 +31,7 @@ STOP_AFTER = 3
 
 
 def write_series(path: Path) -> Path:
-    t = np.arange(600)
-    value = 10 + 3 * np.sin(2 * np.pi * t / 7) + 0.1 * np.random.default_rng(0).standard_normal(len(t))
-    value[OUTLIER_ROW] *= 30
-    pd.DataFrame({"date": pd.date_range("2020-01-01", periods=len(t), freq="D"), "value": value}).to_csv(
-        path, index=False
-    )
-    return path
-
-
-def clean_env() -> dict[str, str]:
-    """This environment without a launcher's variables (the test may run inside a SLURM job), one thread per rank."""
-    launcher = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "GROUP_RANK")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC_")) and k not in launcher}
-    env.update(OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
-    return env
+    return write_weekly_sine(path, steps=600, scale_rows={OUTLIER_ROW: 30})
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from lightning_lstm.data.seasons import infer_season_length
 from lightning_lstm.data.splits import span_rows, split_boundaries
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.model.regressor import LSTMRegressor
-from tests.conftest import GLUCOSE_EXCERPT
+from tests.helpers import GLUCOSE_EXCERPT
 
 WEEK_NS = 7 * 24 * 3600 * 10**9
 FIVE_MIN_NS = 5 * 60 * 10**9

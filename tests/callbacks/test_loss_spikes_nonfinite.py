@@ -34,7 +34,7 @@ import torch
 
 from lightning_lstm.cli import main
 from lightning_lstm.model.module import LSTMForecaster
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 EPOCHS, STEPS_PER_EPOCH = 3, 10  # 199 training windows in batches of 20
 POISON_STEP = STEPS_PER_EPOCH + 3  # the fourth step of the second epoch

@@ -24,7 +24,7 @@ from lightning_lstm import distributed
 from lightning_lstm.cli import main
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.distributed import UnrepeatedSampler, fit_on_rank_zero, window_sampler
-from tests.conftest import REPO
+from tests.helpers import REPO, clean_env, write_weekly_sine
 
 LAUNCH_TIMEOUT = 300  # seconds per launch: generous for a loaded machine, short of a hang
 # Two ranks sum the same float32 values in another order, so metrics equal a one-process run up to rounding: 1e-5
@@ -36,16 +36,7 @@ BATCH = 29  # 59 test windows: rank 0 gets 30 (two batches), rank 1 gets 29 (one
 # -- helpers shared with test_ddp_slurm.py ---------------------------------------------------------------------------
 def write_series(path: Path) -> Path:
     """400 daily steps of a noisy weekly sine (``value``) and a constant column (``flat``)."""
-    rng = np.random.default_rng(0)
-    t = np.arange(400)
-    pd.DataFrame(
-        {
-            "date": pd.date_range("2020-01-01", periods=len(t), freq="D"),
-            "value": 10 + 3 * np.sin(2 * np.pi * t / 7) + 0.1 * rng.standard_normal(len(t)),
-            "flat": np.ones(len(t)),
-        }
-    ).to_csv(path, index=False)
-    return path
+    return write_weekly_sine(path, steps=400, flat_column=True)
 
 
 def cli_args(root: Path, csv: Path, *extra: str, ddp: bool = True) -> list[str]:
@@ -76,15 +67,6 @@ def run_args(root: Path, csv: Path, *extra: str) -> list[str]:
         "--forecast_plot.every_n_epochs=0",
         *extra,
     ]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without a cluster's launcher variables (tests may run inside a SLURM job), one thread each."""
-    launcher = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "GROUP_RANK")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC_")) and k not in launcher}
-    env.update(OMP_NUM_THREADS="1", PYTHONHASHSEED="0", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
-    env.update(extra)
-    return env
 
 
 def launch(

@@ -12,7 +12,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -23,7 +22,7 @@ from tensorboard.util import tensor_util
 
 from lightning_lstm.cli import main
 from lightning_lstm.spikes.tensorboard_report import SCALAR_TAGS
-from tests.conftest import REPO
+from tests.helpers import REPO, write_weekly_sine
 
 START = pd.Timestamp("2020-01-01")
 INJECTED = {100: 30.0, 210: 40.0, 330: 25.0}  # row: factor; all in the training span (rows 0-419 of 600)
@@ -35,13 +34,7 @@ RESUME_EPOCH = 3  # resume from the checkpoint written at the end of this epoch
 
 def write_series(path: Path) -> Path:
     """600 noisy daily values of a weekly sine around 10, a few multiplied by 25-40."""
-    rng = np.random.default_rng(0)
-    t = np.arange(600)
-    value = 10 + 3 * np.sin(2 * np.pi * t / 7) + 0.1 * rng.standard_normal(len(t))
-    for row, factor in INJECTED.items():
-        value[row] *= factor
-    pd.DataFrame({"date": pd.date_range(START, periods=len(t), freq="D"), "value": value}).to_csv(path, index=False)
-    return path
+    return write_weekly_sine(path, steps=600, start=START, scale_rows=INJECTED)
 
 
 def fit_args(root: Path, csv: Path, *extra: str) -> list[str]:

@@ -19,7 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lightning_lstm.cli import main
 from scripts import compare_runs
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 REMEDIES = sorted((REPO / "configs" / "remedies").glob("*.yaml"))
 SCRIPT = REPO / "scripts" / "compare_runs.py"

@@ -16,7 +16,7 @@ import torch
 from lightning_lstm.cli import main
 from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.model.prediction_writer import ForecastWriter
-from tests.conftest import REPO
+from tests.helpers import REPO, write_weekly_sine
 
 LOOKBACK, HORIZON = 14, 3
 
@@ -25,11 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def write_series(path: Path, shift: float = 0.0, gain: float = 1.0) -> Path:
-    t = np.arange(300)
-    values = 10 + 3 * np.sin(2 * np.pi * t / 7) + 0.2 * np.random.default_rng(0).standard_normal(len(t))
-    dates = pd.date_range("2021-03-01", periods=len(t), freq="D")
-    pd.DataFrame({"date": dates, "value": shift + gain * values}).to_csv(path, index=False)
-    return path
+    return write_weekly_sine(path, steps=300, start="2021-03-01", noise=0.2, shift=shift, gain=gain)
 
 
 @pytest.fixture(scope="module")

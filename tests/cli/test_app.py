@@ -11,14 +11,24 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lightning_lstm.cli import main
 from scripts.config_reference import format_reference, readme_reference
-from tests.conftest import GLUCOSE_EXCERPT, REPO, tiny_fit_args
+from tests.helpers import GLUCOSE_EXCERPT, REPO, tiny_fit_args
 
 
 def test_print_config_lists_linked_data_and_callback_groups():
     out = subprocess.run(
-        [sys.executable, "-m", "lightning_lstm", "fit", "--config", str(REPO / "configs/default.yaml"),
-         "--print_config"],
-        capture_output=True, text=True, check=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "lightning_lstm",
+            "fit",
+            "--config",
+            str(REPO / "configs/default.yaml"),
+            "--print_config",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     ).stdout
     config = yaml.safe_load(out)
     assert config["data"]["target_columns"] == ["co2"]
@@ -39,8 +49,17 @@ def test_fit_on_bundled_series_writes_events_checkpoints_and_config(tmp_path: Pa
     events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
     events.Reload()
     tags = events.Tags()["scalars"]
-    expected = ("train/loss_step", "train/loss_epoch", "val/loss", "val/mae", "train/grad_norm", "lr/weights",
-                "lr/no_decay", "stability/loss", "stability/spike_count")
+    expected = (
+        "train/loss_step",
+        "train/loss_epoch",
+        "val/loss",
+        "val/mae",
+        "train/grad_norm",
+        "lr/weights",
+        "lr/no_decay",
+        "stability/loss",
+        "stability/spike_count",
+    )
     for tag in expected:
         assert tag in tags, tags
     # A rerun in the same folder gets a new version and does not fail on the saved config.
@@ -50,12 +69,27 @@ def test_fit_on_bundled_series_writes_events_checkpoints_and_config(tmp_path: Pa
 
 def test_fit_on_glucose_csv_from_the_command_line(tmp_path: Path):
     result = subprocess.run(
-        [sys.executable, "-m", "lightning_lstm", "fit", *tiny_fit_args(tmp_path, "--trainer.max_epochs=1"),
-         f"--data.path={GLUCOSE_EXCERPT}", "--data.time_column=datetime", "--data.target_columns=[glucose]",
-         "--data.feature_columns=[glucose, isig]", "--data.duplicate_timestamps=mean", "--data.frequency=5min",
-         "--data.missing=drop", "--data.lookback=24", "--data.horizon=6", "--data.window_norm=none",
-         "--data.batch_size=128"],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "lightning_lstm",
+            "fit",
+            *tiny_fit_args(tmp_path, "--trainer.max_epochs=1"),
+            f"--data.path={GLUCOSE_EXCERPT}",
+            "--data.time_column=datetime",
+            "--data.target_columns=[glucose]",
+            "--data.feature_columns=[glucose, isig]",
+            "--data.duplicate_timestamps=mean",
+            "--data.frequency=5min",
+            "--data.missing=drop",
+            "--data.lookback=24",
+            "--data.horizon=6",
+            "--data.window_norm=none",
+            "--data.batch_size=128",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "default" / "version_0" / "checkpoints" / "last.ckpt").is_file()

@@ -22,8 +22,8 @@ from lightning.pytorch.utilities import rank_zero
 from lightning_utilities.core import rank_zero as utils_rank_zero
 
 from lightning_lstm.cli import main
-from tests.conftest import REPO
-from tests.test_ddp import clean_env, cli, cli_args, launch, run_args, write_series
+from tests.helpers import REPO
+from tests.integration.test_ddp import clean_env, cli, cli_args, launch, run_args, write_series
 
 
 def free_port() -> int:

@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from lightning_lstm.cli import main
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 

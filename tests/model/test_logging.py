@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lightning_lstm.cli import main
-from tests.conftest import GLUCOSE_EXCERPT, REPO
+from tests.helpers import GLUCOSE_EXCERPT, REPO
 
 CLIP = 1e-3  # tiny on purpose: the logged pre-clipping norm must exceed it
 EPOCHS, BATCHES = 3, 3

@@ -35,15 +35,13 @@ import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_lstm.cli import main
 from lightning_lstm.data.resumable import EpochSampler
-from tests.conftest import REPO
+from tests.helpers import REPO, write_weekly_sine
 
 EPOCHS, BATCH = 3, 20
 STEPS_PER_EPOCH = 10  # 199 training windows (300 rows, 70 % train, lookback 10, horizon 2) in batches of 20
@@ -62,22 +60,12 @@ class HoldAfterCheckpoint(pl.Callback):
             time.sleep(600)
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch: pytest.MonkeyPatch):
-    """One thread in every run (the CLI reads OMP_NUM_THREADS), so all runs add floats in the same order."""
-    threads = torch.get_num_threads()
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    yield
-    torch.set_num_threads(threads)
+# One thread in every run (the CLI reads OMP_NUM_THREADS), so all runs add floats in the same order.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_series(path: Path) -> Path:
-    t = np.arange(300)
-    value = 10 + 3 * np.sin(2 * np.pi * t / 7) + 0.3 * np.random.default_rng(0).standard_normal(len(t))
-    pd.DataFrame({"date": pd.date_range("2021-01-01", periods=len(t), freq="D"), "value": value}).to_csv(
-        path, index=False
-    )
-    return path
+    return write_weekly_sine(path, steps=300, start="2021-01-01", noise=0.3)
 
 
 def fit_args(save_dir: Path, csv: Path, *extra: str) -> list[str]:
