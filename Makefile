@@ -22,8 +22,9 @@ fit: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
 
+# The slow tier; no test marked slow (pytest exit 5) is not a failure here, unlike in `make test`.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python -m pytest -m slow -q || test $$? -eq 5
 
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir runs

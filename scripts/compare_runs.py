@@ -1,14 +1,16 @@
 """Runs configs over several seeds on the same data, then reads the runs back and writes a markdown table and a PNG.
 
-Every run is two subprocesses, ``python -m lightning_lstm fit --config <config> --seed_everything <seed>`` and
-``python -m lightning_lstm test --config <run>/fit/config.yaml --ckpt_path <best checkpoint>``, logging to
-``<out>/<config>/seed<k>/fit`` and ``.../test``. The numbers are then read back from those folders only: the
+A config is one YAML file or several applied in order (``base.yaml+overlay.yaml``, one ``--config`` each), named after
+its last file. Every run is two subprocesses, ``python -m lightning_lstm fit --config <layer> ... --seed_everything
+<seed>`` and ``python -m lightning_lstm test --config <run>/fit/config.yaml --ckpt_path <best checkpoint>``, logging to
+``<out>/<name>/seed<k>/fit`` and ``.../test``. The numbers are then read back from those folders only: the
 TensorBoard event files (EventAccumulator, every scalar kept) and the spike callback's ``spikes.json``.
 
 Usage::
 
-    python scripts/compare_runs.py                        # configs/remedies/*.yaml, 3 seeds, into runs/remedies
+    python scripts/compare_runs.py                        # the 4 remedies, 3 seeds, into runs/remedies
     python scripts/compare_runs.py --configs a.yaml b.yaml --seeds 0,7 --max-epochs 5 --jobs 2
+    python scripts/compare_runs.py --configs configs/default.yaml configs/default.yaml+my_overlay.yaml
     python scripts/compare_runs.py --override="--data.path=my.csv --data.target_columns=[load]"
     python scripts/compare_runs.py --reuse                # read existing runs again, train nothing new
 
@@ -23,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -38,10 +41,15 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIGS = sorted((REPO / "configs" / "remedies").glob("*.yaml"))
+Layers = tuple[Path, ...]  # one config: YAML files applied in order (repeated --config)
+REMEDIES = sorted((REPO / "configs" / "remedies").glob("[0-9]*.yaml"))
+# Each remedy is an overlay on the previous ones: step k is configs/default.yaml + 01_vanilla.yaml + ... + step k.
+DEFAULT_CONFIGS: list[Layers] = [(REPO / "configs" / "default.yaml", *REMEDIES[: k + 1]) for k in range(len(REMEDIES))]
 OWN_KEYS = ("seed_everything", "trainer.logger")  # set per run by this script
-# The training sampler shuffles epoch e with seed + e (lightning_lstm/data/resumable.py): runs with seeds 0 and 1 would
-# see the same batches one epoch apart. Seeds SEED_GAP apart share no epoch order within SEED_GAP epochs.
+LR_TAG = re.compile(r"lr(-\w+)?/weights")  # LearningRateMonitor: lr/weights, or lr-Adam/weights without a scheduler
+# The README's tables were made when the training sampler shuffled epoch e with seed + e, where seeds 0 and 1 would see
+# the same batches one epoch apart; seeds SEED_GAP apart shared no epoch order. It now seeds epoch e with (seed, e)
+# (lightning_lstm/data/loaders.py); the gap stays so that the default seeds are those of the tables.
 SEED_GAP = 1000
 
 
@@ -56,9 +64,31 @@ def flatten(tree: object, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def compared_keys(configs: list[Path]) -> set[str]:
-    """Keys whose values differ between the configs (a key missing from one file counts as different)."""
-    flat = [flatten(yaml.safe_load(path.read_text())) for path in configs]
+def parse_layers(text: str) -> Layers:
+    """``"a.yaml+b.yaml"`` -> ``(a.yaml, b.yaml)``: the files of one config, applied in this order."""
+    layers = tuple(Path(part) for part in text.split("+") if part)
+    if not layers:
+        raise argparse.ArgumentTypeError(f"--configs: a YAML file or files joined with '+', got {text!r}")
+    return layers
+
+
+def merged(layers: Layers) -> dict:
+    """The YAML files of one config merged in order as --config merges them (a later value replaces a non-mapping)."""
+
+    def merge(base: object, top: object) -> object:
+        if not (isinstance(base, dict) and isinstance(top, dict)):
+            return top
+        return {**base, **{key: merge(base.get(key), value) for key, value in top.items()}}
+
+    tree: object = {}
+    for path in layers:
+        tree = merge(tree, yaml.safe_load(path.read_text()) or {})
+    return tree
+
+
+def compared_keys(configs: list[Layers]) -> set[str]:
+    """Keys whose values differ between the configs (a key missing from one config counts as different)."""
+    flat = [flatten(merged(layers)) for layers in configs]
     keys = set().union(*flat)
     differ = {k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1}
     return {k for k in differ if not k.startswith(OWN_KEYS)}
@@ -99,13 +129,14 @@ def best_checkpoint(folder: Path) -> Path:
 
 
 def train_and_test(
-    config: Path, seed: int, out: Path, extra: list[str], env: dict[str, str], reuse: bool, jobs: int
+    config: Layers, seed: int, out: Path, extra: list[str], env: dict[str, str], reuse: bool, jobs: int
 ) -> Path:
-    """Fit then test one (config, seed); returns the run folder ``<out>/<config stem>/seed<seed>``.
+    """Fit then test one (config, seed); returns the run folder ``<out>/<last layer's stem>/seed<seed>``.
 
     ``run.json`` in the folder records the two commands, the thread count and how many runs shared the machine.
     """
-    run = out / config.stem / f"seed{seed}"
+    name = config[-1].stem
+    run = out / name / f"seed{seed}"
     finished = (run / "fit" / "spikes.json").is_file() and any((run / "test").glob("events.out.tfevents.*"))
     if reuse and finished:
         return run
@@ -113,11 +144,10 @@ def train_and_test(
         hint = "pass --reuse to read it back" if finished else "it is unfinished: delete it to train it again"
         raise FileExistsError(f"{run} exists: {hint}, or choose another --out")
     run.mkdir(parents=True)
-    logger = [f"--trainer.logger.init_args.save_dir={out / config.stem}", f"--trainer.logger.init_args.name={run.name}"]
+    logger = [f"--trainer.logger.init_args.save_dir={out / name}", f"--trainer.logger.init_args.name={run.name}"]
     fit = [
         "fit",
-        "--config",
-        str(config),
+        *(arg for layer in config for arg in ("--config", str(layer))),
         f"--seed_everything={seed}",
         *extra,
         *logger,
@@ -231,13 +261,13 @@ def read_run(run: Path) -> RunResult:
             s["batches_in_epoch"] is not None and s["batch_idx"] == s["batches_in_epoch"] - 1 for s in spikes
         ),
         largest_spike_score=max((float(s["score"]) for s in spikes), default=None),
-        in_epoch_peak=in_epoch_peak(fit.get("stability/loss", []), epoch_ends),
-        epoch_repeat=epoch_repeat(fit.get("stability/loss", []), epoch_ends),
+        in_epoch_peak=in_epoch_peak(fit.get("train/loss_step", []), epoch_ends),
+        epoch_repeat=epoch_repeat(fit.get("train/loss_step", []), epoch_ends),
         final_val_loss=fit["val/loss"][-1][1] if "val/loss" in fit else math.nan,
         final_val_mae=fit["val/mae"][-1][1] if "val/mae" in fit else math.nan,
         test_mae=test["test/mae"][-1][1],
         test_mae_vs_naive=test["test/mae_ratio_naive"][-1][1] if "test/mae_ratio_naive" in test else math.nan,
-        final_lr=fit["stability/lr"][-1][1] if "stability/lr" in fit else math.nan,
+        final_lr=next((fit[t][-1][1] for t in sorted(fit) if LR_TAG.fullmatch(t)), math.nan),
         test_checkpoint=Path(ckpt).name,
         wall_time_s=max(wall) - fit_start,
     )
@@ -354,7 +384,7 @@ def plot(runs: list[Path], path: Path) -> None:
     for ax, name in zip(axes[:, 0], configs, strict=True):
         for i, run in enumerate(r for r in runs if r.parent.name == name):
             fit = scalars(run / "fit")[0]
-            steps, values = zip(*[(s, v) for s, v, _ in fit["stability/loss"]], strict=True)
+            steps, values = zip(*[(s, v) for s, v, _ in fit["train/loss_step"]], strict=True)
             first = i == 0
             ax.plot(steps, values, lw=0.8 if first else 0.6, alpha=1.0 if first else 0.4, color=f"C{i}", label=run.name)
             spikes = json.loads((run / "fit" / "spikes.json").read_text())["spikes"]
@@ -397,7 +427,14 @@ def parse_seeds(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", type=Path, default=DEFAULT_CONFIGS, help="configs, in table order")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        type=parse_layers,
+        default=DEFAULT_CONFIGS,
+        help="configs in table order, each a YAML file or files joined with '+' (applied in order); "
+        "default: the four remedies, each on configs/default.yaml and the steps before it",
+    )
     parser.add_argument(
         "--seeds",
         type=parse_seeds,
@@ -422,9 +459,9 @@ def main(argv: list[str] | None = None) -> int:
 
     seeds = args.seeds or parse_seeds("1" if args.quick else "3")
     max_epochs = args.max_epochs or (2 if args.quick else None)
-    configs = [path.resolve() for path in args.configs]
-    if len({c.stem for c in configs}) != len(configs):
-        parser.error("--configs: file names (without .yaml) must differ; they name the run folders")
+    configs = [tuple(path.resolve() for path in layers) for layers in args.configs]
+    if len({c[-1].stem for c in configs}) != len(configs):
+        parser.error("--configs: the last files' names (without .yaml) must differ; they name the run folders")
     extra = [token for text in args.override for token in shlex.split(text)]
     check_overrides(extra, compared_keys(configs))
     if max_epochs is not None:

@@ -30,7 +30,10 @@ def readme_reference(readme_text: str) -> str | None:
 def generated_reference() -> str:
     result = subprocess.run(
         [sys.executable, "-m", "lightning_lstm", "fit", "--config", "configs/default.yaml", "--print_config"],
-        capture_output=True, text=True, check=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     )
     return format_reference(result.stdout)
 

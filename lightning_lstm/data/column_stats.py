@@ -2,8 +2,8 @@
 
 A series may be a memory-mapped ``.npy`` larger than memory. Fitting clip bounds and scaling reads one column of one
 series' training span at a time as a float32 copy (``4 * rows`` bytes) and works on it in place (partition, sort,
-clip); every other temporary is a chunk of :data:`CHUNK_ROWS` rows. Sums run in float64, so results match numpy on
-the float64 values to ~1e-12.
+clip; the MAD is :func:`lightning_lstm.robust.median_abs_deviation`); every other temporary is a chunk of
+:data:`CHUNK_ROWS` rows. Sums run in float64, so results match numpy on the float64 values to ~1e-12.
 """
 
 from __future__ import annotations
@@ -64,34 +64,3 @@ def quantiles_inplace(column: np.ndarray, qs: list[float] | tuple[float, ...]) -
     t = position - low
     diff = b - a
     return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)  # numpy's _lerp, exact at t = 0 and 1
-
-
-def median_abs_deviation(column: np.ndarray, median: float) -> float:
-    """``median(|column - median|)`` exactly (float64), without a temporary: sorts ``column`` in place.
-
-    In sorted order the deviations left of the median grow leftwards and those right of it grow rightwards: two sorted
-    sequences, whose middle order statistics a binary search finds in ``O(log n)`` reads.
-    """
-    column.sort()
-    n = column.size
-    near = np.float32(median)  # searching a float64 in a float32 array would cast the whole array
-    p = int(np.searchsorted(column, near, side="left" if float(near) > median else "right"))  # column[:p] <= median
-
-    def left(i: int) -> float:  # i-th smallest deviation at or below the median
-        return median - float(column[p - 1 - i])
-
-    def right(j: int) -> float:  # j-th smallest deviation above it
-        return float(column[p + j]) - median
-
-    def kth(k: int) -> float:  # k-th smallest (0-based) of both sequences: the k + 1 smallest take i from the left
-        lo, hi = max(0, k + 1 - (n - p)), min(k + 1, p)
-        while lo < hi:
-            i = (lo + hi) // 2
-            if i < p and k + 1 - i > 0 and left(i) < right(k - i):
-                lo = i + 1
-            else:
-                hi = i
-        taken = ([left(lo - 1)] if lo > 0 else []) + ([right(k - lo)] if k + 1 - lo > 0 else [])
-        return max(taken)
-
-    return kth(n // 2) if n % 2 else (kth(n // 2 - 1) + kth(n // 2)) / 2

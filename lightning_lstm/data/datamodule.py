@@ -16,28 +16,35 @@ from typing import Literal
 import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
-import torch
 from torch.utils.data import DataLoader
 
-from lightning_lstm.data.dataset import WindowDataset, collate_windows
+from lightning_lstm.data.calendar import CalendarFeature
+from lightning_lstm.data.dataset import WindowDataset, WindowNorm
 from lightning_lstm.data.frame import SeriesFrame
-from lightning_lstm.data.missing import finite_rows, handle_missing
-from lightning_lstm.data.outliers import check_outlier_options
+from lightning_lstm.data.known_future import KnownFuture
+from lightning_lstm.data.loaders import LoaderMode, window_loader
+from lightning_lstm.data.missing import MissingPolicy, finite_rows, handle_missing
+from lightning_lstm.data.outliers import OutlierMethod, check_outlier_options
 from lightning_lstm.data.reading import bundled_series_path, read_frame
-from lightning_lstm.data.resumable import resumable_train_loader
-from lightning_lstm.data.seasons import infer_season_length
+from lightning_lstm.data.scaling import Scaler
 from lightning_lstm.data.splits import (
     SplitBoundaries,
-    rows_needed,
+    check_split_options,
+    has_validation,
+    no_window_message,
     span_rows,
     split_boundaries,
+    split_summary,
 )
-from lightning_lstm.data.state import data_state, restore_statistics
-from lightning_lstm.data.statistics import FittedStatistics
-from lightning_lstm.data.windows import WindowIndex, build_window_index, last_windows
-from lightning_lstm.distributed import fit_on_rank_zero, window_sampler
+from lightning_lstm.data.statistics import FittedStatistics, data_state, fit_on_rank_zero, restore_statistics
+from lightning_lstm.data.timeline import DuplicatePolicy, infer_season_length
+from lightning_lstm.data.windows import WindowIndex, build_window_index, check_sizes, last_windows
 
 log = logging.getLogger(__name__)
+
+PredictMode = Literal["forecast", "backtest"]
+PredictSplit = Literal["val", "test", "all"]
+LOADER_OPTIONS = ("batch_size", "num_workers", "shuffle", "drop_last", "pin_memory")  # data.* keys of window_loader
 
 
 class TimeSeriesDataModule(pl.LightningDataModule):
@@ -51,6 +58,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         time_column: column with timestamps (or integer steps); ``null`` uses the row order.
         target_columns: columns to forecast.
         feature_columns: input columns (past covariates); default: the targets.
+        known_future_columns: columns known for the forecast steps too (planned events, holidays, weather forecasts):
+            read for the lookback and the horizon; ``forecast`` reads them from a predict file's future rows (after
+            the last target value, target empty; see :mod:`.known_future`).
+        calendar: calendar features of the timestamps as sin/cos pairs, known for every step: any of
+            ``hour_of_day``, ``day_of_week``, ``day_of_year``.
         series_column: column naming each series of a long (panel) file.
         lookback: input steps per window.
         horizon: steps forecast per window (direct multi-step).
@@ -78,14 +90,17 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         pin_memory: pin batches for faster host-to-GPU copies; default: when CUDA is available.
         predict_mode: ``forecast`` the steps after each series' end, or ``backtest`` every window of ``predict_split``.
         predict_split: span scored by ``backtest``: ``val``, ``test`` or ``all``.
+        backtest_stride: steps between forecast origins in ``backtest`` (``horizon``: every step forecast once).
     """
 
     def __init__(
         self,
         path: str | None = None,
         time_column: str | None = "date",
-        target_columns: list[str] = ["co2"],  # noqa: B006 - jsonargparse needs a literal default
+        target_columns: list[str] = ["co2"],
         feature_columns: list[str] | None = None,
+        known_future_columns: list[str] = [],
+        calendar: list[CalendarFeature] = [],
         series_column: str | None = None,
         lookback: int = 52,
         horizon: int = 4,
@@ -94,51 +109,40 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         test_fraction: float = 0.15,
         val_start: str | None = None,
         test_start: str | None = None,
-        scaler: Literal["standard", "minmax", "robust", "none"] = "standard",
-        outliers: Literal["none", "quantile", "iqr", "mad", "zscore"] = "none",
+        scaler: Scaler = "standard",
+        outliers: OutlierMethod = "none",
         outlier_quantiles: tuple[float, float] = (0.005, 0.995),
         outlier_k: float | None = None,
         clip_eval_inputs: bool = True,
         clip_eval_targets: bool = False,
-        missing: Literal["error", "ffill", "interpolate", "drop"] = "interpolate",
-        duplicate_timestamps: Literal["error", "first", "last", "mean"] = "error",
+        missing: MissingPolicy = "interpolate",
+        duplicate_timestamps: DuplicatePolicy = "error",
         frequency: str | None = None,
         season_length: int | None = None,
-        window_norm: Literal["none", "last"] = "none",
+        window_norm: WindowNorm = "none",
         batch_size: int = 64,
         num_workers: int = 0,
         shuffle: bool = True,
         drop_last: bool = False,
         pin_memory: bool | None = None,
-        predict_mode: Literal["forecast", "backtest"] = "forecast",
-        predict_split: Literal["val", "test", "all"] = "test",
+        predict_mode: PredictMode = "forecast",
+        predict_split: PredictSplit = "test",
+        backtest_stride: int = 1,
     ) -> None:
         super().__init__()
-        sizes = (("lookback", lookback), ("horizon", horizon), ("stride", stride), ("batch_size", batch_size))
-        for key, value in sizes:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"data.{key} must be an integer >= 1, got {value!r}")
-        if num_workers < 0:
-            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        check_sizes(1, lookback=lookback, horizon=horizon, stride=stride, batch_size=batch_size)
+        check_sizes(1, backtest_stride=backtest_stride)
+        check_sizes(0, num_workers=num_workers, season_length=season_length)
         if not target_columns:
             raise ValueError("data.target_columns must name at least one column")
-        for key, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not 0.0 <= fraction < 1.0:
-                raise ValueError(f"data.{key} must be in [0, 1), got {fraction}")
-        if test_start is None and test_fraction == 0:
-            raise ValueError("data.test_fraction is 0 and data.test_start is empty: give the test span a share")
-        if val_start is None and test_start is None and val_fraction + test_fraction >= 1.0:
-            raise ValueError(
-                f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction} leaves nothing for training"
-            )
-        if season_length is not None and season_length < 0:
-            raise ValueError(f"data.season_length must be >= 0, got {season_length}")
+        check_split_options(val_fraction, test_fraction, val_start, test_start)
         check_outlier_options(outliers, tuple(outlier_quantiles), outlier_k)
+        self.known = KnownFuture(list(calendar), list(known_future_columns), list(target_columns), feature_columns)
         self.save_hyperparameters()
         self.path = path or str(bundled_series_path())
         self.target_columns = list(target_columns)
         self.feature_columns = list(feature_columns) if feature_columns else list(target_columns)
-        self.columns = list(dict.fromkeys(self.target_columns + self.feature_columns))
+        self.columns = list(dict.fromkeys(self.target_columns + self.feature_columns + self.known.columns))
         self.frame: SeriesFrame | None = None
         self.bounds: SplitBoundaries | None = None
         self.stats: FittedStatistics | None = None
@@ -156,8 +160,13 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         return len(self.target_columns)
 
     @property
+    def num_known_features(self) -> int:
+        return self.known.size
+
+    @property
     def has_validation(self) -> bool:
-        return self.hparams.val_fraction > 0 or self.hparams.val_start is not None
+        """Whether there is a validation split: the one place the model, checkpoints and callbacks ask."""
+        return has_validation(self.hparams.val_fraction, self.hparams.val_start)
 
     def setup(self, stage: str) -> None:
         hp = self.hparams
@@ -165,65 +174,40 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             self.frame = read_frame(
                 self.path, self.columns, hp.time_column, hp.series_column, hp.duplicate_timestamps, hp.frequency
             )
+            self.frame = self.known.take_future_rows(self.frame, self.target_columns)  # out of splits and filling
             self.missing_counts = handle_missing(self.frame, hp.missing)
             self.finite = finite_rows(self.frame.values) if hp.missing == "drop" else None
         if stage == "predict" and hp.predict_mode == "forecast":
             return  # statistics come from the checkpoint; no split is needed to forecast past the end
-        self.bounds = split_boundaries(self.frame, hp.val_fraction, hp.test_fraction, hp.val_start, hp.test_start)
+        self.bounds = split_boundaries(self.frame, *self._split_options())
         self._check_split_sizes()
         if stage != "predict" and not self.restored:
-            self.stats = fit_on_rank_zero(  # under DDP: fitted on rank zero, sent to all ranks
-                lambda: FittedStatistics.fit(
-                    self.frame, span_rows(self.frame, self.bounds, "train"), hp.scaler, hp.outliers,
-                    tuple(hp.outlier_quantiles), hp.outlier_k,
-                )
-            )
-            self._log_summary()
+            self.stats = fit_on_rank_zero(self._fit_statistics)  # under DDP: fitted on rank zero, sent to all ranks
+            summary = (self.frame, self.window_index, self.finite is not None, self.missing_counts, hp.missing)
+            for level, message in split_summary(*summary, self.stats.clipped):
+                log.log(level, message)
+
+    def _split_options(self) -> tuple[float, float, str | None, str | None]:
+        hp = self.hparams
+        return hp.val_fraction, hp.test_fraction, hp.val_start, hp.test_start
+
+    def _fit_statistics(self) -> FittedStatistics:
+        hp, train = self.hparams, span_rows(self.frame, self.bounds, "train")
+        return FittedStatistics.fit(
+            self.frame, train, hp.scaler, hp.outliers, tuple(hp.outlier_quantiles), hp.outlier_k
+        )
 
     def _check_split_sizes(self) -> None:
         """Every split needs a window; the message gives the series' length and the length the splits need."""
-        hp, frame = self.hparams, self.frame
-        need = hp.lookback + hp.horizon
-        splits = ["train", "val", "test"] if self.has_validation else ["train", "test"]
-        for split in splits:
-            if len(self.window_index(split)) > 0:
-                continue
-            rows = [b - a for a, b in span_rows(frame, self.bounds, split)]
-            longest = int(np.diff(frame.offsets).max())
-            inside = "" if split == "train" else f" (its {hp.horizon} target rows inside the split)"
-            series_needs = rows_needed(
-                hp.lookback, hp.horizon, hp.val_fraction, hp.test_fraction, hp.val_start, hp.test_start
-            )
-            raise ValueError(
-                f"{frame.source}: the {split} split has no window: the series has {longest} rows and its {split} "
-                f"split {max(rows)}, but a window needs lookback + horizon = {hp.lookback} + {hp.horizon} = {need} "
-                f"rows{inside}, so a series needs at least {series_needs} rows with these splits. Lower "
-                "data.lookback / data.horizon, move the splits (data.val_fraction / data.test_fraction, "
-                "data.val_start / data.test_start), or use a longer series."
-            )
+        hp = self.hparams
+        for split in ["train", "val", "test"] if self.has_validation else ["train", "test"]:
+            if len(self.window_index(split)) == 0:
+                options = (hp.lookback, hp.horizon, *self._split_options())
+                raise ValueError(no_window_message(self.frame, self.bounds, split, *options))
 
-    def _log_summary(self) -> None:
-        frame = self.frame
-        indexes = {split: self.window_index(split) for split in ("train", "val", "test")}
-        sizes = {split: len(index) for split, index in indexes.items()}
-        skipped = ""
-        if self.finite is not None:  # missing: drop
-            dropped = {split: len(self.window_index(split, skip_missing=False)) - sizes[split] for split in sizes}
-            skipped = f" (skipped for touching a missing value: {dropped})"
-        log.info(
-            "%s: %d rows in %d series; windows %s%s; missing values per column %s (%s); clipped per column on the "
-            "training span %s", frame.source, frame.values.shape[0], frame.num_series, sizes, skipped,
-            self.missing_counts, self.hparams.missing, self.stats.clipped,
-        )
-        unused = sorted(set(range(frame.num_series)) - set(indexes["train"].series.tolist()))
-        if unused:
-            log.warning(
-                "%s: %d series have no training window (too short or gaps): %s", frame.source, len(unused),
-                [frame.series_names[s] for s in unused[:10]],
-            )
-
-    def window_index(self, split: str, skip_missing: bool = True) -> WindowIndex:
-        """Window positions of ``split`` (``train``, ``val``, ``test``, ``all`` or ``forecast``).
+    def window_index(self, split: str, skip_missing: bool = True, stride: int | None = None) -> WindowIndex:
+        """Window positions of ``split`` (``train``, ``val``, ``test``, ``all`` or ``forecast``), every ``stride``
+        steps (default: ``data.stride`` for ``train``, else 1).
 
         With ``missing: drop`` windows touching a missing value are left out, unless ``skip_missing`` is False.
         """
@@ -235,11 +219,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             spans = [(int(a), int(b)) for a, b in pairwise(frame.offsets)]
         else:
             spans = span_rows(frame, self.bounds, split)
-        stride = hp.stride if split == "train" else 1
+        stride = stride or (hp.stride if split == "train" else 1)
         return build_window_index(spans, frame.offsets[:-1], hp.lookback, hp.horizon, stride, finite)
 
-    def dataset(self, split: str) -> WindowDataset:
-        """The windows of ``split`` with the fitted (or checkpoint-restored) statistics."""
+    def dataset(self, split: str, stride: int | None = None) -> WindowDataset:
+        """The windows of ``split`` (every ``stride`` steps) with the fitted (or checkpoint-restored) statistics."""
         if self.stats is None:
             raise RuntimeError(
                 "no fitted statistics: predict needs --ckpt_path with a checkpoint written by fit (the scaling and "
@@ -249,32 +233,32 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         stats = self.stats.for_series(frame.series_names, frame.source)
         is_train = split == "train"
         season = hp.season_length if hp.season_length is not None else infer_season_length(frame)
+        index, clip = self.window_index(split, stride=stride), is_train or hp.clip_eval_inputs
+        known = self.known.inputs(frame, stats, index, split == "forecast", hp.lookback, hp.horizon, clip=clip)
         return WindowDataset(
-            frame.values, self.window_index(split), stats,
+            frame.values,
+            index,
+            stats,
             feature_idx=frame.column_index(self.feature_columns),
             target_idx=frame.column_index(self.target_columns),
-            lookback=hp.lookback, horizon=hp.horizon, series_starts=frame.offsets[:-1],
-            clip_inputs=is_train or hp.clip_eval_inputs, clip_targets=is_train or hp.clip_eval_targets,
-            with_targets=split != "forecast", season_length=season, window_norm=hp.window_norm,
+            lookback=hp.lookback,
+            horizon=hp.horizon,
+            series_starts=frame.offsets[:-1],
+            clip_inputs=clip,
+            clip_targets=is_train or hp.clip_eval_targets,
+            with_targets=split != "forecast",
+            season_length=season,
+            window_norm=hp.window_norm,
+            known=known,
         )
 
-    def _loader(self, split: str, train: bool = False, predict: bool = False) -> DataLoader:
-        hp = self.hparams
-        pin = torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory
-        dataset = self.dataset(split)
-        # Under DDP: this rank's share of the windows (see lightning_lstm/distributed.py); None on one process.
-        mode = "train" if train else "predict" if predict else "eval"
-        sampler = window_sampler(dataset, self.trainer, mode, hp.shuffle, hp.drop_last, split)
-        options = dict(
-            batch_size=hp.batch_size, drop_last=train and hp.drop_last, num_workers=hp.num_workers,
-            collate_fn=collate_windows, pin_memory=pin, persistent_workers=hp.num_workers > 0,
-        )
-        if sampler is None and train:  # one process: a mid-epoch resume continues exactly (see .resumable)
-            return resumable_train_loader(dataset, self.trainer, hp.shuffle, **options)
-        return DataLoader(dataset, sampler=sampler, **options)
+    def _loader(self, split: str, mode: LoaderMode = "eval", stride: int | None = None) -> DataLoader:
+        """Under DDP this rank's share of the windows; on one process a training order that resumes mid-epoch."""
+        options = {key: self.hparams[key] for key in LOADER_OPTIONS}
+        return window_loader(self.dataset(split, stride), self.trainer, mode, split=split, **options)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+        return self._loader("train", "train")
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val") if self.has_validation else []
@@ -284,7 +268,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         hp = self.hparams
-        return self._loader("forecast" if hp.predict_mode == "forecast" else hp.predict_split, predict=True)
+        split = "forecast" if hp.predict_mode == "forecast" else hp.predict_split
+        return self._loader(split, "predict", stride=hp.backtest_stride)
 
     def describe_windows(self, window_ids: np.ndarray, forecast: bool) -> pd.DataFrame:
         """Series name and timestamps of each window: one row per window (input start, first and last target)."""
@@ -296,14 +281,14 @@ class TimeSeriesDataModule(pl.LightningDataModule):
 
     def _settings(self) -> dict[str, object]:
         hp = self.hparams
-        return {
-            "feature_columns": list(self.feature_columns), "target_columns": list(self.target_columns),
-            "lookback": int(hp.lookback), "horizon": int(hp.horizon), "scaler": str(hp.scaler),
-            "outliers": str(hp.outliers), "window_norm": str(hp.window_norm),
-        }
+        settings = {"feature_columns": list(self.feature_columns), "target_columns": list(self.target_columns)}
+        settings.update(lookback=int(hp.lookback), horizon=int(hp.horizon), scaler=str(hp.scaler))
+        settings.update(outliers=str(hp.outliers), window_norm=str(hp.window_norm))
+        settings.update(self.known.settings())
+        return settings
 
     def state_dict(self) -> dict:
-        """The fitted statistics and the settings they belong to, as plain tensors and strings (see :mod:`.state`)."""
+        """The fitted statistics and the settings they belong to, as plain tensors and strings (:func:`data_state`)."""
         return {} if self.stats is None else data_state(self.stats, self.frame, self._settings())
 
     def load_state_dict(self, state_dict: dict) -> None:

@@ -7,13 +7,19 @@ with one fancy index, so nothing is materialised per window. ``__getitems__`` se
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lightning_lstm.data.gaps import Gaps
+from lightning_lstm.data.known_future import KnownFutureInputs
 from lightning_lstm.data.scaling import transform
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.data.windows import WindowIndex
+
+WindowNorm = Literal["none", "last"]
 
 
 class WindowDataset(Dataset):
@@ -23,7 +29,10 @@ class WindowDataset(Dataset):
     ``target_center`` / ``target_scale`` (B, T) to map outputs back to the original scale, and unless
     ``with_targets`` is False: ``y`` (B, H, T) scaled targets, ``y_raw`` (B, H, T) targets on the original scale
     (never clipped), ``naive`` (B, H, T) the last observed target, ``seasonal_naive`` (B, H, T) the value one season
-    earlier and ``seasonal_valid`` (B,) where that history exists.
+    earlier and ``seasonal_valid`` (B,) where that history exists. With ``known`` (known-future inputs) also
+    ``known`` (B, L + H, K): see :class:`~lightning_lstm.data.known_future.KnownFutureInputs`. With ``gaps`` that
+    filled some target value also ``observed`` (B, H, T): False where the target was filled, not observed
+    (:class:`~lightning_lstm.data.gaps.Gaps`), so losses and scores leave it out.
     """
 
     def __init__(
@@ -40,9 +49,13 @@ class WindowDataset(Dataset):
         clip_targets: bool = False,
         with_targets: bool = True,
         season_length: int | None = None,
-        window_norm: str = "none",
+        window_norm: WindowNorm = "none",
+        known: KnownFutureInputs | None = None,
+        gaps: Gaps | None = None,
     ) -> None:
         self.values = values
+        self.known = known
+        self.gaps = gaps if with_targets and gaps is not None and gaps.fills_any(list(target_idx)) else None
         self.index = index
         self.features, self.targets = _columns(feature_idx), _columns(target_idx)
         self.target_list = np.asarray(target_idx, dtype=np.int64)
@@ -89,11 +102,16 @@ class WindowDataset(Dataset):
             "target_center": torch.from_numpy(np.ascontiguousarray(center[:, 0, self.targets])),  # (B, T)
             "target_scale": torch.from_numpy(np.ascontiguousarray(scale[:, 0, self.targets])),
         }
+        if self.known is not None:
+            batch["known"] = torch.from_numpy(self.known.batch(block, starts, series))  # (B, L + H, K)
         if self.with_targets:
             raw = block[:, self.lookback :, :]  # (B, H, C)
             clipped = np.minimum(np.maximum(raw, low), high) if self.clip_targets and self.has_bounds else raw
             batch["y"] = torch.from_numpy(np.ascontiguousarray(transform(clipped, center, scale)[:, :, self.targets]))
             batch["y_raw"] = torch.from_numpy(np.ascontiguousarray(raw[:, :, self.targets]))  # (B, H, T)
+            if self.gaps is not None:
+                target_rows = rows[:, self.lookback :]  # (B, H)
+                batch["observed"] = torch.from_numpy(self.gaps.observed(target_rows, self.target_list.tolist()))
             last = block[:, self.lookback - 1 : self.lookback, self.targets]  # (B, 1, T)
             batch["naive"] = torch.from_numpy(np.repeat(last, self.horizon, axis=1))  # (B, H, T)
             batch.update(self._seasonal_naive(starts, series))

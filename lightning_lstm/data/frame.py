@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lightning_lstm.data.timestamps import TimeParsing
+
 
 @dataclass
 class SeriesFrame:
@@ -22,6 +24,8 @@ class SeriesFrame:
         is_datetime: whether ``times`` are datetimes.
         time_step: the regular step between rows (ns for datetimes, else in steps); ``None`` if unknown.
         source: where the rows came from, for messages.
+        time_parsing: how the time column's datetimes were read, so ``data.val_start`` / ``data.test_start`` are
+            read alike (:mod:`.timestamps`); ``None`` for integer steps.
     """
 
     values: np.ndarray
@@ -32,6 +36,7 @@ class SeriesFrame:
     is_datetime: bool
     time_step: int | None
     source: str
+    time_parsing: TimeParsing | None = None
 
     @property
     def num_series(self) -> int:

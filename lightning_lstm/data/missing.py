@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import logging
 from itertools import pairwise
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
 from lightning_lstm.data.column_stats import row_chunks
 from lightning_lstm.data.frame import SeriesFrame
+from lightning_lstm.data.gaps import DEFAULT_MAX_GAP, Gaps, fill_runs, find_runs
+
+if TYPE_CHECKING:
+    from lightning_lstm.data.splits import SplitBoundaries
 
 log = logging.getLogger(__name__)
 
-MISSING_POLICIES = ("error", "ffill", "interpolate", "drop")
+MissingPolicy = Literal["error", "ffill", "interpolate", "drop"]
+MISSING_POLICIES = get_args(MissingPolicy)
 
 
 def missing_counts(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -48,14 +54,23 @@ def first_missing(values: np.ndarray, column: int, limit: int = 3) -> np.ndarray
     return np.asarray(found, dtype=np.int64)
 
 
-def handle_missing(frame: SeriesFrame, policy: str) -> dict[str, int]:
-    """Apply ``policy`` (filling replaces ``frame.values``) and return the missing values per column.
+def handle_missing(
+    frame: SeriesFrame,
+    policy: MissingPolicy,
+    max_gap: int = DEFAULT_MAX_GAP,
+    bounds: SplitBoundaries | None = None,
+) -> Gaps:
+    """Apply ``policy`` (filling replaces ``frame.values``) and return the runs of missing values (:class:`.Gaps`).
 
     ``error`` raises, naming each column with gaps and its first timestamps. ``ffill`` carries the last observed value
     forward (a leading gap takes the first observed value). ``interpolate`` is linear in time (the timestamps, not the
-    row numbers, so irregular steps are weighted right) and holds the edge values at both ends. ``drop`` fills nothing:
-    the window index skips every window that touches a missing value. Every series is filled on its own.
+    row numbers, so irregular steps are weighted right) and holds the edge values at both ends. Both fill runs of at
+    most ``max_gap`` steps, from observations up to the end of the run's split (``bounds``; without them the whole
+    series); longer runs stay missing. ``drop`` fills nothing. The window index skips every window that touches a
+    value left missing. Every series is filled on its own.
     """
+    if isinstance(max_gap, bool) or not isinstance(max_gap, int) or max_gap < 0:
+        raise ValueError(f"data.max_gap must be an integer >= 0 (steps), got {max_gap!r}")
     if policy not in MISSING_POLICIES:
         raise ValueError(f"data.missing must be one of {MISSING_POLICIES}, got {policy!r}")
     counts = missing_counts(frame.values, frame.offsets)  # (S, C)
@@ -67,8 +82,10 @@ def handle_missing(frame: SeriesFrame, policy: str) -> dict[str, int]:
             "non-finite cells). Remove it from data.target_columns / data.feature_columns, or give it values."
         )
     per_column = {name: int(n) for name, n in zip(frame.columns, counts.sum(axis=0), strict=True)}
+    gaps = Gaps(policy, max_gap, per_column, *find_runs(frame, counts), filled=np.zeros(0, dtype=bool))
+    gaps.filled = (gaps.length <= max_gap) if policy in ("ffill", "interpolate") else np.zeros(gaps.start.size, bool)
     if counts.sum() == 0:
-        return per_column
+        return gaps
     if policy == "error":
         described = []
         for c, name in enumerate(frame.columns):
@@ -79,12 +96,19 @@ def handle_missing(frame: SeriesFrame, policy: str) -> dict[str, int]:
             f"{frame.source}: missing or non-finite values in column {', '.join(described)}. "
             "Set data.missing to ffill, interpolate or drop (drop skips every window touching one)."
         )
-    if policy == "drop":
-        log.info("%s: missing values per column %s; windows touching them are skipped", frame.source, per_column)
-        return per_column
-    frame.values = _filled(frame, policy, counts)
-    log.info("%s: filled missing values per column (%s): %s", frame.source, policy, per_column)
-    return per_column
+    if gaps.filled.any():
+        frame.values = fill_runs(frame, gaps, bounds)
+    log.info(
+        "%s: missing values per column %s (%s): %d filled in runs of at most data.max_gap = %d steps, %d left "
+        "missing (windows touching them are skipped)",
+        frame.source,
+        per_column,
+        policy,
+        int(gaps.length[gaps.filled].sum()),
+        max_gap,
+        int(gaps.length[~gaps.filled].sum()),
+    )
+    return gaps
 
 
 def _where(frame: SeriesFrame, rows: np.ndarray) -> list[str]:
@@ -92,21 +116,3 @@ def _where(frame: SeriesFrame, rows: np.ndarray) -> list[str]:
     if frame.num_series == 1:
         return times
     return [f"{frame.series_names[s]}: {t}" for s, t in zip(frame.series_of(rows), times, strict=True)]
-
-
-def _filled(frame: SeriesFrame, policy: str, counts: np.ndarray) -> np.ndarray:
-    """A filled float32 copy; only the columns of series that have gaps are touched, one at a time."""
-    filled = np.empty(frame.values.shape, dtype=np.float32)
-    for begin, end in row_chunks(0, filled.shape[0]):
-        filled[begin:end] = frame.values[begin:end]
-    for s, c in np.argwhere(counts):
-        a, b = int(frame.offsets[s]), int(frame.offsets[s + 1])
-        column = filled[a:b, c]  # (n,) strided view, written in place
-        ok = np.isfinite(column)
-        if policy == "ffill":
-            last = np.maximum.accumulate(np.where(ok, np.arange(b - a), -1))  # last observed row so far
-            column[:] = column[np.where(last < 0, np.argmax(ok), last)]
-        else:
-            t = np.arange(b - a, dtype=np.float64) if frame.times is None else (frame.times[a:b] - frame.times[a]) * 1.0
-            column[~ok] = np.interp(t[~ok], t[ok], column[ok])
-    return filled

@@ -1,16 +1,16 @@
-"""Outlier clipping bounds per column, fitted on the training span only."""
+"""Outlier clipping: bounds per column, fitted on the training span only (``data.outliers``)."""
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import numpy as np
 
-from lightning_lstm.data.column_stats import (
-    mean_std,
-    median_abs_deviation,
-    quantiles_inplace,
-)
+from lightning_lstm.data.column_stats import mean_std, quantiles_inplace
+from lightning_lstm.robust import MAD_TO_SIGMA, median_abs_deviation
 
-OUTLIER_METHODS = ("none", "quantile", "iqr", "mad", "zscore")
+OutlierMethod = Literal["none", "quantile", "iqr", "mad", "zscore"]
+OUTLIER_METHODS = get_args(OutlierMethod)
 DEFAULT_K = {"iqr": 3.0, "mad": 5.0, "zscore": 5.0}
 
 
@@ -31,7 +31,7 @@ def check_outlier_options(method: str, quantiles: tuple[float, ...], k: float | 
 
 
 def clip_bounds(
-    column: np.ndarray, method: str, quantiles: tuple[float, float], k: float | None
+    column: np.ndarray, method: OutlierMethod, quantiles: tuple[float, float], k: float | None
 ) -> tuple[float, float]:
     """``(low, high)`` for one column of finite training values (may reorder it); ``(-inf, inf)`` for ``none``.
 
@@ -48,7 +48,7 @@ def clip_bounds(
         low, high = q1 - k * (q3 - q1), q3 + k * (q3 - q1)
     elif method == "mad":
         median = float(quantiles_inplace(column, [0.5])[0])
-        spread = 1.4826 * median_abs_deviation(column, median)
+        spread = MAD_TO_SIGMA * median_abs_deviation(column, median)
         low, high = median - k * spread, median + k * spread
     else:
         mean, std = mean_std(column)

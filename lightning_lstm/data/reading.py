@@ -1,9 +1,14 @@
 """Read CSV, Parquet and ``.npy`` files into a :class:`SeriesFrame`: parse and sort time, check columns and duplicates.
 
+``.npy`` arrays are memory-mapped: a series larger than memory is read page by page, never loaded whole. Rows are time
+steps (one series, time = row number), columns are named ``"0"``, ``"1"``, ... A float32, C-contiguous array whose
+columns are exactly the chosen ones, in order, stays mapped (``frame.values`` is the read-only ``np.memmap`` itself);
+anything else is converted once, in chunks, to a float32 array of the chosen columns.
+
 Irregular steps, gaps and repeated timestamps
 ---------------------------------------------
 A window is ``lookback + horizon`` consecutive *rows* of one series; the pipeline never looks at the clock inside a
-window. What that means for messy timestamps (the glucose excerpt in ``tests/data`` has all three):
+window. What that means for messy timestamps (the glucose excerpt in ``tests/fixtures`` has all three):
 
 * **Repeated timestamps** (two rows of one series with the same time) are an error by default; the message shows the
   first few (``series: time`` in panel files). ``data.duplicate_timestamps: first | last | mean`` merges each group
@@ -13,12 +18,14 @@ window. What that means for messy timestamps (the glucose excerpt in ``tests/dat
   median step. With ``data.frequency`` (a pandas alias: ``5min``, ``h``, ``D``) each series is resampled onto that
   grid first: readings are averaged per bin (bins anchored at midnight) and empty bins become missing values.
 * **Missing values** (empty cells, NaN, inf, and the empty bins above) follow ``data.missing``: ``error`` names the
-  columns and first timestamps, ``ffill`` / ``interpolate`` (linear in time) fill them and log counts per column,
-  ``drop`` fills nothing and skips every window touching one, so with ``data.frequency`` no window spans a gap.
+  columns and first timestamps, ``ffill`` / ``interpolate`` (linear in time) fill runs of at most ``data.max_gap``
+  steps and log counts per split, ``drop`` fills nothing; a window touching a value left missing is skipped, so with
+  ``data.frequency`` no window spans a long gap (:mod:`.gaps`).
 
 So for irregular sensor data use ``duplicate_timestamps: mean``, ``frequency: 5min``, ``missing: drop``.
-Timestamps with a time zone are converted to UTC. Without ``data.time_column`` the row order is the time (integer
-steps, counted per series in panel files); ``.npy`` files are always read that way (see :mod:`.npy`).
+Timestamps (UTC offsets, ``Z``, day-first dates: :mod:`.timestamps`) are read as naive UTC; CSV dialects (``;``
+separators, decimal commas) through ``data.csv_options`` (:mod:`.csv_format`). Without ``data.time_column`` the row
+order is the time (integer steps, counted per series in panel files); ``.npy`` files are always read that way.
 """
 
 from __future__ import annotations
@@ -26,23 +33,25 @@ from __future__ import annotations
 import logging
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from lightning_lstm.data.column_stats import row_chunks
+from lightning_lstm.data.csv_format import check_csv_options, number_hint, read_error_hint, single_column_message
 from lightning_lstm.data.frame import SeriesFrame
-from lightning_lstm.data.npy import read_npy
 from lightning_lstm.data.timeline import (
     DUPLICATE_POLICIES,
     SINGLE_SERIES_NAME,
+    DuplicatePolicy,
     check_frequency,
     infer_step,
     resample,
     resolve_duplicates,
     warn_irregular,
 )
-
-__all__ = ["BUNDLED_SERIES", "DUPLICATE_POLICIES", "SINGLE_SERIES_NAME", "bundled_series_path", "read_frame"]
+from lightning_lstm.data.timestamps import TimeParsing, parse_time_column
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +68,10 @@ def read_frame(
     columns: list[str],
     time_column: str | None,
     series_column: str | None = None,
-    duplicate_timestamps: str = "error",
+    duplicate_timestamps: DuplicatePolicy = "error",
     frequency: str | None = None,
+    csv_options: dict[str, Any] | None = None,
+    dayfirst: bool = False,
 ) -> SeriesFrame:
     """Read ``columns`` of a file, sorted by series then time.
 
@@ -71,6 +82,8 @@ def read_frame(
         series_column: column naming the series in a long (panel) file.
         duplicate_timestamps: ``error`` or how to merge rows sharing a timestamp (``first``, ``last``, ``mean``).
         frequency: a pandas offset alias (``"5min"``) to resample irregular series onto; gaps become missing values.
+        csv_options: keyword arguments of :func:`pandas.read_csv` (``{sep: ';', decimal: ','}``); CSV files only.
+        dayfirst: read ambiguous text dates such as ``01/04/2012`` day first (1 April).
     """
     path = Path(path)
     if not path.is_file():
@@ -79,13 +92,20 @@ def read_frame(
     if duplicate_timestamps not in DUPLICATE_POLICIES:
         raise ValueError(f"data.duplicate_timestamps must be one of {DUPLICATE_POLICIES}, got {duplicate_timestamps!r}")
     suffix = path.suffix.lower()
+    options = check_csv_options(csv_options)
+    if options and suffix not in (".csv", ".txt"):
+        raise ValueError(f"data.csv_options apply to CSV files; {path} is not one: set data.csv_options: null")
     if suffix == ".npy":
         return read_npy(path, columns, time_column, series_column)
     if suffix not in (".csv", ".parquet", ".pq", ".txt"):
         raise ValueError(f"data.path: {str(path)!r} has suffix {suffix!r}; use .csv, .parquet or .npy")
-    table = _read_table(path, suffix)
+    table = _read_table(path, suffix, options)
     wanted = columns + [c for c in (time_column, series_column) if c is not None]
     missing = [c for c in dict.fromkeys(wanted) if c not in table.columns]
+    if missing and len(table.columns) == 1 and kind_of(suffix) == "CSV":
+        message = single_column_message(path, str(table.columns[0]), options)
+        if message:
+            raise ValueError(message)
     if missing:
         keys = {time_column: "data.time_column", series_column: "data.series_column"}
         named = [f"{c!r} ({keys.get(c, 'data.target_columns / data.feature_columns')})" for c in missing]
@@ -94,31 +114,39 @@ def read_frame(
             "Set those keys to available columns."
         )
     for column in columns:
-        table[column] = _numeric_column(table[column], column, path)
-    return _frame_from_table(table, path, columns, time_column, series_column, duplicate_timestamps, frequency)
+        table[column] = _numeric_column(table[column], column, path, options)
+    return _frame_from_table(
+        table, path, columns, time_column, series_column, duplicate_timestamps, frequency, dayfirst
+    )
 
 
-def _read_table(path: Path, suffix: str) -> pd.DataFrame:
-    kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
+def kind_of(suffix: str) -> str:
+    return "Parquet" if suffix in (".parquet", ".pq") else "CSV"
+
+
+def _read_table(path: Path, suffix: str, options: dict[str, Any]) -> pd.DataFrame:
+    kind = kind_of(suffix)
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty (0 bytes); it needs a header row and data rows")
     try:
-        table = pd.read_parquet(path) if kind == "Parquet" else pd.read_csv(path)
+        table = pd.read_parquet(path) if kind == "Parquet" else pd.read_csv(path, **options)
     except ImportError as err:
         raise ValueError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow ({err})") from err
     except pd.errors.EmptyDataError as err:
         raise ValueError(f"{path}: the file is empty; it needs a header row and data rows") from err
     except Exception as err:  # parsers raise many types (ArrowInvalid, ParserError, UnicodeDecodeError, ...)
+        used = f" with data.csv_options {options}" if options else ""
         raise ValueError(
-            f"{path}: could not read the file as {kind} ({type(err).__name__}: {err}). "
+            f"{path}: could not read the file as {kind}{used} ({type(err).__name__}: {err}). "
             f"Check that it is a valid {kind} file, or give it the right suffix (.csv, .parquet, .npy)."
+            + read_error_hint(err, options)
         ) from err
     if len(table) == 0:
         raise ValueError(f"{path}: the file has a header but no data rows")
     return table
 
 
-def _numeric_column(column: pd.Series, name: str, path: Path) -> pd.Series:
+def _numeric_column(column: pd.Series, name: str, path: Path, options: dict[str, Any]) -> pd.Series:
     if pd.api.types.is_bool_dtype(column) or not (
         pd.api.types.is_numeric_dtype(column) or column.dtype == object or pd.api.types.is_string_dtype(column)
     ):
@@ -130,38 +158,20 @@ def _numeric_column(column: pd.Series, name: str, path: Path) -> pd.Series:
         raise ValueError(
             f"{path}: column {name!r} is not numeric: values such as {examples} "
             f"(first at data row {int(bad.idxmax())}, 0-based). "
-            "Use numeric columns as features and targets, or leave such cells empty."
+            "Use numeric columns as features and targets, or leave such cells empty." + number_hint(examples, options)
         )
     return numeric.astype("float64").replace([np.inf, -np.inf], np.nan)
 
 
-def _parse_times(table: pd.DataFrame, time_column: str, path: Path) -> tuple[np.ndarray, bool]:
-    raw = table[time_column]
-    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        if raw.isna().any():
-            raise ValueError(f"{path}: time column {time_column!r} has empty cells at rows {_rows(raw.isna())}")
-        fractional = raw != np.floor(raw)
-        if fractional.any():
-            raise ValueError(
-                f"{path}: time column {time_column!r} holds numbers that are not whole steps, e.g. "
-                f"{raw[fractional].head(3).tolist()}; use integer steps or datetimes"
-            )
-        return raw.to_numpy(dtype=np.int64), False
-    parsed = pd.to_datetime(raw, errors="coerce")
-    bad = parsed.isna()
-    if bad.any():
-        examples = raw[bad].astype(str).head(3).tolist()
-        raise ValueError(
-            f"{path}: time column {time_column!r} has values that are not timestamps: {examples} "
-            f"(rows {_rows(bad)}). Fix them or set data.time_column to the right column."
-        )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64), True
-
-
-def _rows(mask: pd.Series) -> list[int]:
-    return [int(i) for i in np.flatnonzero(mask.to_numpy())[:5]]
+def _times(
+    table: pd.DataFrame, path: Path, time_column: str | None, frequency: str | None, dayfirst: bool
+) -> tuple[np.ndarray, TimeParsing | None]:
+    """``(N,)`` int64 times and how datetimes were read (``None``: integer steps, the row order without a column)."""
+    if time_column is not None:
+        return parse_time_column(table[time_column], time_column, path, dayfirst)
+    if frequency is not None:
+        raise ValueError(f"{path}: data.frequency needs data.time_column: resampling works on timestamps")
+    return np.empty(0, dtype=np.int64), None  # the row order, counted per series below
 
 
 def _frame_from_table(
@@ -170,16 +180,15 @@ def _frame_from_table(
     columns: list[str],
     time_column: str | None,
     series_column: str | None,
-    duplicate_timestamps: str,
+    duplicate_timestamps: DuplicatePolicy,
     frequency: str | None,
+    dayfirst: bool,
 ) -> SeriesFrame:
     keys = table[series_column].astype(str) if series_column else pd.Series(SINGLE_SERIES_NAME, index=table.index)
+    times, parsing = _times(table, path, time_column, frequency, dayfirst)
     if time_column is None:
-        if frequency is not None:
-            raise ValueError(f"{path}: data.frequency needs data.time_column: resampling works on timestamps")
-        times, is_datetime = keys.groupby(keys, sort=False).cumcount().to_numpy(dtype=np.int64), False  # row order
-    else:
-        times, is_datetime = _parse_times(table, time_column, path)
+        times = keys.groupby(keys, sort=False).cumcount().to_numpy(dtype=np.int64)  # row order
+    is_datetime = parsing is not None
     work = table[columns].copy()
     work["__time"], work["__series"] = times, keys.to_numpy()
     work = work.sort_values(["__series", "__time"], kind="stable")
@@ -203,4 +212,60 @@ def _frame_from_table(
         is_datetime=is_datetime,
         time_step=step,
         source=str(path),
+        time_parsing=parsing,
     )
+
+
+def read_npy(path: Path, columns: list[str], time_column: str | None, series_column: str | None) -> SeriesFrame:
+    """A :class:`SeriesFrame` over the ``(time, columns)`` array in ``path``, memory-mapped when possible."""
+    if time_column is not None or series_column is not None:
+        raise ValueError(
+            f"{path}: a .npy file has no named columns, so data.time_column ({time_column!r}) and "
+            f"data.series_column ({series_column!r}) cannot be found; set both to null "
+            "(rows are time steps, columns are named '0', '1', ...)"
+        )
+    try:
+        values = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"{path}: not a readable .npy array ({err}); save one with numpy.save") from err
+    if values.ndim == 1:
+        values = values.reshape(-1, 1)  # still a memmap view
+    if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
+        raise ValueError(f"{path}: expected a non-empty (time, columns) array, got shape {values.shape}")
+    available = [str(i) for i in range(values.shape[1])]
+    unknown = [c for c in columns if c not in available]
+    if unknown:
+        raise ValueError(
+            f"{path}: column(s) {unknown} not found; a .npy file's columns are named by position: {available}. "
+            "Set data.target_columns / data.feature_columns to some of them."
+        )
+    if values.dtype == np.bool_ or not np.issubdtype(values.dtype, np.number):
+        raise ValueError(f"{path}: array dtype {values.dtype} is not numeric; save a float32 array")
+    chosen = [int(c) for c in columns]
+    if chosen != list(range(values.shape[1])) or values.dtype != np.float32 or not values.flags.c_contiguous:
+        log.info(
+            "%s: converting columns %s of a %s array to float32 in memory (a float32 array of exactly the chosen "
+            "columns stays memory-mapped)",
+            path,
+            chosen,
+            values.dtype,
+        )
+        values = _float32_columns(values, chosen)
+    return SeriesFrame(
+        values=values,
+        columns=list(columns),
+        series_names=[SINGLE_SERIES_NAME],
+        offsets=np.array([0, values.shape[0]], dtype=np.int64),
+        times=None,
+        is_datetime=False,
+        time_step=1,
+        source=str(path),
+    )
+
+
+def _float32_columns(values: np.ndarray, chosen: list[int]) -> np.ndarray:
+    """``(N, len(chosen))`` float32 copy, read in chunks so the source is never converted whole at once."""
+    out = np.empty((values.shape[0], len(chosen)), dtype=np.float32)
+    for begin, end in row_chunks(0, values.shape[0]):
+        out[begin:end] = values[begin:end][:, chosen]
+    return out

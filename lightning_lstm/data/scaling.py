@@ -1,20 +1,25 @@
-"""Scaling per column: ``scaled = (value - center) / scale``, fitted on the training span only, and its inverse."""
+"""Scaling per column: ``scaled = (value - center) / scale``, fitted on the training span only, and its inverse.
+
+:func:`to_original_scale` is the one way back to the data's units: the model's validation, test and predict outputs
+go through it (``LSTMForecaster.to_original_scale`` calls it), and the round-trip tests check it.
+"""
 
 from __future__ import annotations
 
 import warnings
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 import numpy as np
 import torch
 
 from lightning_lstm.data.column_stats import mean_std, quantiles_inplace
 
-SCALERS = ("standard", "minmax", "robust", "none")
+Scaler = Literal["standard", "minmax", "robust", "none"]
+SCALERS = get_args(Scaler)
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
-def scaling_statistics(column: np.ndarray, method: str, name: str) -> tuple[float, float]:
+def scaling_statistics(column: np.ndarray, method: Scaler, name: str) -> tuple[float, float]:
     """``(center, scale)`` of one column of finite (already clipped) training values; may reorder ``column``.
 
     ``standard``: mean and population std. ``minmax``: min and range, mapping to [0, 1]. ``robust``: median and IQR.
@@ -55,3 +60,13 @@ def transform(values: Array, center: Array, scale: Array) -> Array:
 def inverse(scaled: Array, center: Array, scale: Array) -> Array:
     """Scaled units -> original units: ``inverse(transform(x, c, s), c, s) == x`` up to float rounding."""
     return scaled * scale + center
+
+
+def to_original_scale(prediction: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Scaled ``(B, H, T)`` model outputs in the data's units, with each window's ``target_center`` / ``target_scale``.
+
+    The batch's ``(B, T)`` statistics are those of the window's series (shifted by its level with ``window_norm: last``,
+    see :class:`~lightning_lstm.data.dataset.WindowDataset`), so ``to_original_scale(batch["y"], batch)`` gives back
+    the (clipped) targets.
+    """
+    return inverse(prediction, batch["target_center"][:, None, :], batch["target_scale"][:, None, :])  # (B, H, T)

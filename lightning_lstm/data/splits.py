@@ -1,13 +1,25 @@
-"""Chronological train/val/test boundaries, the same timestamps for every series of a panel file."""
+"""Chronological train/val/test boundaries, the same timestamps for every series of a panel file.
+
+Also the two messages that explain a split that does not work: an empty split (no row in its time range) and a
+split without a window (too few rows for ``lookback + horizon``), each with the numbers that would work; and the
+summary the data module logs once the splits hold windows (:func:`split_summary`).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from lightning_lstm.data.frame import SeriesFrame
+from lightning_lstm.data.gaps import Gaps, gap_summary
+from lightning_lstm.data.timestamps import TimeParsing, parse_boundary
+
+if TYPE_CHECKING:
+    from lightning_lstm.data.windows import WindowIndex
 
 
 @dataclass
@@ -24,18 +36,30 @@ class SplitBoundaries:
     test_time: int
 
 
-def _to_time(value: str | int, frame: SeriesFrame, key: str) -> int:
-    if frame.is_datetime:
-        try:
-            return int(pd.Timestamp(value).value)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{key}: {value!r} is not a timestamp; give one such as '2020-06-01'") from err
-    try:
-        return int(value)
-    except (ValueError, TypeError) as err:
+def has_validation(val_fraction: float, val_start: str | int | None) -> bool:
+    """Whether the config asks for a validation split (``TimeSeriesDataModule.has_validation`` asks this)."""
+    return val_start is not None or val_fraction > 0
+
+
+def check_split_options(
+    val_fraction: float, test_fraction: float, val_start: str | int | None, test_start: str | int | None
+) -> None:
+    """Raise a ValueError naming the ``data.`` key when the split options leave a required split without a share."""
+    for key, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"data.{key} must be in [0, 1), got {fraction}")
+    if test_start is None and test_fraction == 0:
+        raise ValueError("data.test_fraction is 0 and data.test_start is empty: give the test span a share")
+    if val_start is None and test_start is None and val_fraction + test_fraction >= 1.0:
         raise ValueError(
-            f"{key}: {value!r} must be an integer step, since {frame.source} has no datetime column"
-        ) from err
+            f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction} leaves nothing for training"
+        )
+
+
+def _to_time(value: str | int, frame: SeriesFrame, key: str) -> int:
+    """A boundary read like the frame's time column (its format, day/month order and UTC conversion)."""
+    parsing = frame.time_parsing or (TimeParsing(None, False, False) if frame.is_datetime else None)
+    return parse_boundary(value, parsing, key, frame.source)
 
 
 def _time_at_fraction(frame: SeriesFrame, fraction: float) -> int:
@@ -77,7 +101,7 @@ def split_boundaries(
         test_time, test_key = _to_time(test_start, frame, "data.test_start"), "data.test_start"
     else:
         test_time, test_key = _time_at_fraction(frame, test_fraction), f"data.test_fraction = {test_fraction}"
-    with_val = val_start is not None or val_fraction > 0
+    with_val = has_validation(val_fraction, val_start)
     if val_start is not None:
         val_time, val_key = _to_time(val_start, frame, "data.val_start"), "data.val_start"
     elif val_fraction == 0:
@@ -156,10 +180,78 @@ def rows_needed(
 
     Training needs ``lookback + horizon`` rows, validation and test ``horizon`` rows each (their inputs reach back).
     """
-    with_val = val_start is not None or val_fraction > 0
+    with_val = has_validation(val_fraction, val_start)
     need = lookback + horizon + horizon * (2 if with_val else 1)
     if val_start is None and test_start is None:
         shares = [(lookback + horizon, 1.0 - val_fraction - test_fraction), (horizon, test_fraction)]
         shares += [(horizon, val_fraction)] if val_fraction > 0 else []
         need = max([need] + [int(np.ceil(rows / share - 1e-9)) for rows, share in shares])
     return need
+
+
+def no_window_message(
+    frame: SeriesFrame,
+    bounds: SplitBoundaries,
+    split: str,
+    lookback: int,
+    horizon: int,
+    val_fraction: float,
+    test_fraction: float,
+    val_start: str | int | None,
+    test_start: str | int | None,
+) -> str:
+    """Why ``split`` has no window: the series' length, the split's, and the length these splits need."""
+    rows = [b - a for a, b in span_rows(frame, bounds, split)]
+    longest = int(np.diff(frame.offsets).max())
+    inside = "" if split == "train" else f" (its {horizon} target rows inside the split)"
+    series_needs = rows_needed(lookback, horizon, val_fraction, test_fraction, val_start, test_start)
+    return (
+        f"{frame.source}: the {split} split has no window: the series has {longest} rows and its {split} "
+        f"split {max(rows)}, but a window needs lookback + horizon = {lookback} + {horizon} = {lookback + horizon} "
+        f"rows{inside}, so a series needs at least {series_needs} rows with these splits. Lower "
+        "data.lookback / data.horizon, move the splits (data.val_fraction / data.test_fraction, "
+        "data.val_start / data.test_start), or use a longer series."
+    )
+
+
+def split_summary(
+    frame: SeriesFrame,
+    bounds: SplitBoundaries,
+    window_index: Callable[..., WindowIndex],
+    gaps: Gaps,
+    target_idx: list[int],
+    clipped: dict[str, int],
+) -> list[tuple[int, str]]:
+    """``(logging level, message)`` lines the data module logs after fitting: rows, series, windows per split, missing
+    and clipped values; per split the values filled, left missing and the windows skipped for them
+    (:func:`.gaps.gap_summary`); a warning naming series without a training window.
+
+    Args:
+        window_index: ``window_index(split, skip_missing=...)`` of the data module.
+        target_idx: the target columns (their filled values are left out of the scores).
+    """
+    indexes = {split: window_index(split) for split in ("train", "val", "test")}
+    sizes = {split: len(index) for split, index in indexes.items()}
+    lines = [
+        (
+            logging.INFO,
+            f"{frame.source}: {frame.values.shape[0]} rows in {frame.num_series} series; windows {sizes}; "
+            f"missing values per column {gaps.per_column} ({gaps.policy}); clipped per column on the training span "
+            f"{clipped}",
+        )
+    ]
+    if gaps.start.size:
+        every = {s: len(window_index(s, skip_missing=False)) for s in sizes} if gaps.left_missing else sizes
+        skipped = {split: (every[split] - sizes[split], every[split]) for split in sizes}
+        spans = {split: span_rows(frame, bounds, split) for split in sizes}
+        lines.append((logging.INFO, gap_summary(frame, gaps, spans, skipped, target_idx)))
+    unused = sorted(set(range(frame.num_series)) - set(indexes["train"].series.tolist()))
+    if unused:
+        names = [frame.series_names[s] for s in unused[:10]]
+        lines.append(
+            (
+                logging.WARNING,
+                f"{frame.source}: {len(unused)} series have no training window (too short or gaps): {names}",
+            )
+        )
+    return lines

@@ -1,7 +1,14 @@
-"""Everything fitted on the training span that prediction needs again: clip bounds and scaling per series and column."""
+"""Everything fitted on the training span that prediction needs again: clip bounds and scaling per series and column.
+
+Fitted once (on rank zero under DDP, :func:`fit_on_rank_zero`) and stored in the checkpoint (:func:`data_state`) as
+plain tensors, numbers, strings and lists only, so a checkpoint loads with ``torch.load(weights_only=True)`` and no
+pickled object is ever executed. Restoring (:func:`restore_statistics`) checks that the columns, window sizes and
+``window_norm`` match the config.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,8 +16,13 @@ import torch
 
 from lightning_lstm.data.column_stats import finite_column
 from lightning_lstm.data.frame import SeriesFrame
-from lightning_lstm.data.outliers import clip_bounds
-from lightning_lstm.data.scaling import scaling_statistics
+from lightning_lstm.data.outliers import OutlierMethod, clip_bounds
+from lightning_lstm.data.scaling import Scaler, scaling_statistics
+from lightning_lstm.distributed import broadcast_from_rank_zero, is_distributed
+
+STATE_FORMAT = 1
+MUST_MATCH = ("feature_columns", "target_columns", "lookback", "horizon", "window_norm")
+OPTIONAL_MATCH = {"known_future_columns": [], "calendar": []}  # must match too; absent in older checkpoints: these
 
 
 @dataclass
@@ -40,8 +52,8 @@ class FittedStatistics:
         cls,
         frame: SeriesFrame,
         train_spans: list[tuple[int, int]],
-        scaler: str,
-        outliers: str,
+        scaler: Scaler,
+        outliers: OutlierMethod,
         quantiles: tuple[float, float],
         k: float | None,
     ) -> FittedStatistics:
@@ -115,3 +127,57 @@ class FittedStatistics:
             self.scale[rows],
             self.clipped,
         )
+
+
+def fit_on_rank_zero(fit: Callable[[], FittedStatistics]) -> FittedStatistics:
+    """``fit()`` on rank zero only, its statistics sent to every rank, so all ranks scale and clip alike.
+
+    One process: just ``fit()``. If ``fit()`` fails on rank zero, the other ranks raise too (a RuntimeError quoting it)
+    instead of waiting for statistics.
+    """
+    if not is_distributed():
+        return fit()
+    state = broadcast_from_rank_zero(lambda: fit().state_dict(), "fit the scaling statistics and clip bounds")
+    return FittedStatistics.from_state_dict(state)
+
+
+def data_state(stats: FittedStatistics, frame: SeriesFrame | None, settings: dict[str, object]) -> dict:
+    """The checkpoint entry: ``settings`` (the ``data.`` keys of :data:`MUST_MATCH`, scaler, outliers), time step and
+    statistics."""
+    time_step = frame.time_step if frame is not None and frame.time_step is not None else -1
+    return {
+        "format": STATE_FORMAT,
+        **settings,
+        "time_step": int(time_step),
+        "is_datetime": bool(frame.is_datetime) if frame is not None else False,
+        "statistics": stats.state_dict(),
+    }
+
+
+def restore_statistics(state: dict, settings: dict[str, object], columns: list[str]) -> FittedStatistics:
+    """The statistics of a checkpoint entry; a ValueError naming the key when it was written for other data.
+
+    Args:
+        state: what :func:`data_state` wrote.
+        settings: this config's values of the :data:`MUST_MATCH` keys.
+        columns: the columns this data module reads (targets, then features, without repeats).
+    """
+    if state.get("format") != STATE_FORMAT or "statistics" not in state:
+        raise ValueError(
+            f"the checkpoint's data state has format {state.get('format')!r}, this version reads {STATE_FORMAT}: "
+            "retrain, or predict with the version that wrote it"
+        )
+    for key in (*MUST_MATCH, *OPTIONAL_MATCH):
+        trained, given = state.get(key, OPTIONAL_MATCH.get(key)), settings.get(key, OPTIONAL_MATCH.get(key))
+        if trained != given:
+            raise ValueError(
+                f"the checkpoint was trained with data.{key} = {trained}, but the config gives {given}. "
+                f"Use the same data.{key} as in training (see config.yaml in the run folder)."
+            )
+    stats = FittedStatistics.from_state_dict(state["statistics"])
+    if stats.columns != columns:
+        raise ValueError(
+            f"the checkpoint's statistics cover columns {stats.columns}, but this data module reads {columns} "
+            "(targets, features, known-future columns). Use the columns of training."
+        )
+    return stats

@@ -1,4 +1,5 @@
-"""The time axis of each series: repeated timestamps, resampling onto a regular grid, the step and its irregularities.
+"""The time axis of each series: repeated timestamps, resampling onto a regular grid, the step, its irregularities
+and the season length it implies.
 
 Works on the long table that :mod:`lightning_lstm.data.reading` builds: value columns plus ``__series`` and ``__time``
 (int64: ns since the epoch for datetimes, integer steps otherwise), sorted by series, then time.
@@ -10,19 +11,29 @@ import logging
 import warnings
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from lightning_lstm.data.frame import SeriesFrame
+
 log = logging.getLogger(__name__)
 
-DUPLICATE_POLICIES = ("error", "first", "last", "mean")
+DuplicatePolicy = Literal["error", "first", "last", "mean"]
+DUPLICATE_POLICIES = get_args(DuplicatePolicy)
 SINGLE_SERIES_NAME = "series"
 IRREGULAR_FACTOR = 1.5
 
 
 def resolve_duplicates(
-    work: pd.DataFrame, columns: list[str], policy: str, path: Path, time_column: str | None, is_datetime: bool
+    work: pd.DataFrame,
+    columns: list[str],
+    policy: DuplicatePolicy,
+    path: Path,
+    time_column: str | None,
+    is_datetime: bool,
 ) -> pd.DataFrame:
     """Rows sharing a timestamp within a series: an error showing the first few, or merged into one row.
 
@@ -125,3 +136,35 @@ def _show(t: int, is_datetime: bool) -> str:
 
 def _show_step(step: int, is_datetime: bool) -> str:
     return str(pd.Timedelta(step, unit="ns")) if is_datetime else f"{step} steps"
+
+
+_MINUTE = 60 * 10**9
+_HOUR, _DAY = 60 * _MINUTE, 24 * 60 * _MINUTE
+
+# (step in ns, steps per season): the common calendar cycles of each sampling rate.
+_SEASONS = [
+    (_MINUTE, 60 * 24),
+    (5 * _MINUTE, 12 * 24),
+    (10 * _MINUTE, 6 * 24),
+    (15 * _MINUTE, 4 * 24),
+    (30 * _MINUTE, 2 * 24),
+    (_HOUR, 24),
+    (_DAY, 7),
+    (7 * _DAY, 52),
+]
+
+
+def infer_season_length(frame: SeriesFrame) -> int | None:
+    """Steps per season for the seasonal-naive baseline, from the time step: daily cycle for sub-daily data, weekly
+    for daily, yearly for weekly/monthly/quarterly; ``None`` if unknown."""
+    if not frame.is_datetime or not frame.time_step:
+        return None
+    step = frame.time_step
+    for known, season in _SEASONS:
+        if abs(step - known) <= 0.02 * known:
+            return season
+    if 28 * _DAY <= step <= 31 * _DAY:
+        return 12
+    if 89 * _DAY <= step <= 92 * _DAY:
+        return 4
+    return None

@@ -46,6 +46,13 @@ class WindowIndex:
         return self.starts(np.arange(len(self)))[0]
 
 
+def check_sizes(minimum: int, **sizes: int | None) -> None:
+    """A ValueError naming ``data.<key>`` for each size that is not an integer >= ``minimum`` (``None`` passes)."""
+    for key, value in sizes.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+            raise ValueError(f"data.{key} must be an integer >= {minimum}, got {value!r}")
+
+
 def clean_runs(finite: np.ndarray, begin: int, end: int) -> list[tuple[int, int]]:
     """``[a, b)`` runs of rows in ``[begin, end)`` where ``finite`` is True."""
     mask = np.concatenate([[False], finite[begin:end], [False]])

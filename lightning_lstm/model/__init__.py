@@ -1,1 +1,1 @@
-"""The LSTM regressor (plain nn.Module), its LightningModule wrapper, metrics, plots and prediction output."""
+"""The LSTM regressor (plain nn.Module), its LightningModule wrapper, metrics and weight-decay groups."""

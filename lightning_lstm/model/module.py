@@ -5,7 +5,7 @@ Run: ``python -m lightning_lstm fit --config configs/default.yaml``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import lightning.pytorch as pl
 import torch
@@ -14,11 +14,36 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torchmetrics import MeanMetric
 
+from lightning_lstm.data import scaling
+from lightning_lstm.model.ensemble import ensemble_mean, load_member
 from lightning_lstm.model.metrics import BaselineComparison, forecast_metrics
 from lightning_lstm.model.param_groups import weight_decay_groups
-from lightning_lstm.model.regressor import LSTMRegressor
+from lightning_lstm.model.regressor import Head, LSTMRegressor
 
-LOSSES = ("mse", "huber", "l1")
+Loss = Literal["mse", "huber", "l1"]
+LOSSES = get_args(Loss)
+
+
+def logs_this_step(trainer: pl.Trainer | None, every: int | None = None, step: int | None = None) -> bool:
+    """Whether Lightning writes step metrics for optimizer step ``step`` (default: the one now running).
+
+    Lightning 2.6's rule (``_LoggerConnector.should_update_logs``) on public attributes: every ``every``-th step
+    (default ``trainer.log_every_n_steps``) counted from 1, the step a fit stops at, and every ``fast_dev_run`` step.
+    """
+    if trainer is None:
+        return True
+    n = trainer.log_every_n_steps if every is None else every
+    step = trainer.global_step if step is None else step
+    return bool(trainer.fast_dev_run) or trainer.should_stop or (n > 0 and (step + 1) % n == 0)
+
+
+def validation_runs(trainer: pl.Trainer | None, datamodule: object | None = None) -> bool:
+    """Whether the Trainer will validate: the data's ``has_validation`` (the one place that knows whether there is
+    a validation split), and ``trainer.limit_val_batches`` not 0. True when there is nothing to ask."""
+    if trainer is None:
+        return True
+    data = datamodule if datamodule is not None else trainer.datamodule
+    return bool(getattr(data, "has_validation", True)) and trainer.limit_val_batches != 0
 
 
 class LSTMForecaster(pl.LightningModule):
@@ -28,6 +53,8 @@ class LSTMForecaster(pl.LightningModule):
         input_size: features per step (linked from ``data.num_features``).
         num_targets: target columns (linked from ``data.num_targets``).
         horizon: forecast steps (linked from ``data.horizon``).
+        future_size: known-future inputs per step (linked from ``data.num_known_features``: known-future columns
+            and calendar pairs), read for the lookback and the horizon; 0 for none.
         hidden_size: LSTM units per layer.
         num_layers: stacked LSTM layers.
         dropout: dropout between LSTM layers and in the MLP head.
@@ -46,12 +73,13 @@ class LSTMForecaster(pl.LightningModule):
         input_size: int = 1,
         num_targets: int = 1,
         horizon: int = 4,
+        future_size: int = 0,
         hidden_size: int = 64,
         num_layers: int = 2,
         dropout: float = 0.0,
         bidirectional: bool = False,
-        head: Literal["linear", "mlp"] = "linear",
-        loss: Literal["mse", "huber", "l1"] = "mse",
+        head: Head = "linear",
+        loss: Loss = "mse",
         huber_delta: float = 1.0,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         scheduler: LRSchedulerCallable | None = torch.optim.lr_scheduler.ReduceLROnPlateau,
@@ -59,13 +87,14 @@ class LSTMForecaster(pl.LightningModule):
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
-            raise ValueError(f"model.loss must be one of {LOSSES}, got {loss!r}")
+            raise ValueError(f"model.loss must be one of {list(LOSSES)}, got {loss!r}")
         if huber_delta <= 0:
             raise ValueError(f"model.huber_delta must be > 0, got {huber_delta}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.net = LSTMRegressor(
-            input_size, num_targets, horizon, hidden_size, num_layers, dropout, bidirectional, head
+            input_size, num_targets, horizon, hidden_size, num_layers, dropout, bidirectional, head, future_size
         )
+        self.ensemble_members: list[LSTMRegressor] = []  # predict only: see add_ensemble_members
         self.loss_fn = {
             "mse": nn.MSELoss(reduction="none"),
             "huber": nn.HuberLoss(reduction="none", delta=huber_delta),
@@ -78,17 +107,19 @@ class LSTMForecaster(pl.LightningModule):
         self.val_metrics = forecast_metrics("val/")
         self.test_metrics = forecast_metrics("test/")
         self.test_baselines = BaselineComparison(horizon)
+        # hp_metric's best val/loss. Not ModelCheckpoint.best_model_score: that follows checkpoint.monitor (any metric;
+        # train/loss_epoch without validation) and exists only with checkpointing on.
         self.best_val_loss = float("inf")
         self.last_train_step: dict[str, torch.Tensor] = {}
         self._grad_norm: tuple[int, torch.Tensor] | None = None
         # The epoch's summed training loss (on the device: no host sync per step) and window count.
         self._epoch_loss: tuple[torch.Tensor | float, int] = (0.0, 0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (B, L, F) -> (B, H, T), scaled units
+    def forward(self, x: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x, known)  # (B, L, F), known (B, L + H, K) -> (B, H, T), scaled units
 
     def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        prediction = self(batch["x"])  # (B, H, T)
+        prediction = self(batch["x"], batch.get("known"))  # (B, H, T)
         per_window = self.loss_fn(prediction, batch["y"]).mean(dim=(1, 2))  # (B,)
         loss = per_window.mean()
         if stage == "train":
@@ -106,7 +137,7 @@ class LSTMForecaster(pl.LightningModule):
     @staticmethod
     def to_original_scale(prediction: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Scaled (B, H, T) outputs back to the data's units with each window's target statistics."""
-        return prediction * batch["target_scale"][:, None, :] + batch["target_center"][:, None, :]
+        return scaling.to_original_scale(prediction, batch)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train")[0]
@@ -123,12 +154,11 @@ class LSTMForecaster(pl.LightningModule):
         self.val_metrics.update(self.to_original_scale(prediction, batch).flatten(), batch["y_raw"].flatten())
 
     def on_validation_epoch_end(self) -> None:
-        val_loss = self.val_loss.compute()  # synced across ranks by torchmetrics
-        self.val_loss.reset()
-        self.log("val/loss", val_loss, prog_bar=True)
-        self.log_dict(self.val_metrics.compute())
-        self.val_metrics.reset()
+        # Lightning computes (synced across ranks by torchmetrics), logs and resets the metric objects.
+        self.log("val/loss", self.val_loss, prog_bar=True)
+        self.log_dict(self.val_metrics)
         if not self.trainer.sanity_checking:
+            val_loss = self.val_loss.compute()  # torchmetrics caches it: the same value Lightning logs
             self.best_val_loss = min(self.best_val_loss, float(val_loss))
             self.log("hp_metric", self.best_val_loss)
 
@@ -140,15 +170,21 @@ class LSTMForecaster(pl.LightningModule):
         self.test_baselines.update(forecast, batch)
 
     def on_test_epoch_end(self) -> None:
-        self.log("test/loss", self.test_loss.compute())  # not self.log(sync_dist=True): Lightning #21859
-        self.test_loss.reset()
-        self.log_dict(self.test_metrics.compute())
+        self.log("test/loss", self.test_loss)  # a synced MeanMetric, not self.log(sync_dist=True): Lightning #21859
+        self.log_dict(self.test_metrics)
+        # Ratios of synced MAEs under data-dependent keys: no single Metric object, so computed and reset here.
         self.log_dict(self.test_baselines.compute("test/"))
-        self.test_metrics.reset()
         self.test_baselines.reset()
 
+    def add_ensemble_members(self, checkpoints: list[str], data_state: dict | None = None) -> None:
+        """Average ``predict`` forecasts with the networks of these checkpoints (:mod:`.ensemble`; other seeds)."""
+        members = [load_member(path, dict(self.hparams), data_state) for path in checkpoints]
+        self.ensemble_members = [member.to(self.device) for member in members]
+
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        output = {"window_id": batch["window_id"], "forecast": self.to_original_scale(self(batch["x"]), batch)}
+        x, known = batch["x"], batch.get("known")
+        prediction = ensemble_mean(self(x, known), self.ensemble_members, x, known)  # (B, H, T)
+        output = {"window_id": batch["window_id"], "forecast": self.to_original_scale(prediction, batch)}
         if "y_raw" in batch:
             output["truth"] = batch["y_raw"]
         return output
@@ -162,16 +198,9 @@ class LSTMForecaster(pl.LightningModule):
             self._grad_norm = (step, norm)
         return self._grad_norm[1]
 
-    def logs_this_step(self) -> bool:
-        """Whether the logger writes step values at this optimizer step (``trainer.log_every_n_steps``, or a stop)."""
-        trainer = self._trainer
-        if trainer is None:
-            return True
-        return bool(trainer.fast_dev_run) or trainer._logger_connector.should_update_logs  # Lightning's own test
-
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Step values are only written every log_every_n_steps: skip self.log (and the grad norm) in between.
-        if not self.last_train_step or not self.logs_this_step():
+        if not self.last_train_step or not logs_this_step(self._trainer):
             return
         self.log("train/loss_step", self.last_train_step["loss"], on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/grad_norm", self.pre_clip_grad_norm(), on_step=True, on_epoch=False)
@@ -205,17 +234,18 @@ class LSTMForecaster(pl.LightningModule):
                 f"{getattr(datamodule, 'feature_columns', f'{self.hparams.input_size} columns')}. Use the feature "
                 "columns of training (see config.yaml in the run folder)."
             )
+        saved_future = checkpoint.get("hyper_parameters", {}).get("future_size", 0)
+        if saved_future != self.hparams.future_size:
+            data_state = next((v for v in checkpoint.values() if isinstance(v, dict) and "statistics" in v), {})
+            trained = {key: data_state.get(key, []) for key in ("known_future_columns", "calendar")}
+            raise ValueError(
+                f"the checkpoint was trained with {saved_future} known-future inputs per step ({trained}), but the "
+                f"config gives {self.hparams.future_size}. Use the data.known_future_columns and data.calendar of "
+                "training (see config.yaml in the run folder)."
+            )
         self.best_val_loss = float(checkpoint.get("best_val_loss", float("inf")))
         total, count = checkpoint.get("train_loss_epoch_partial", [0.0, 0])
         self._epoch_loss = (torch.tensor(total, dtype=torch.float32) if count else 0.0, int(count))
-
-    def has_validation(self) -> bool:
-        """Whether the attached Trainer will run validation (True without a Trainer or DataModule to ask)."""
-        trainer = self._trainer
-        if trainer is None:
-            return True
-        datamodule = getattr(trainer, "datamodule", None)
-        return bool(getattr(datamodule, "has_validation", True)) and trainer.limit_val_batches != 0
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(weight_decay_groups(self))
@@ -225,7 +255,7 @@ class LSTMForecaster(pl.LightningModule):
         if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "name": "lr"}}
         monitor = self.hparams.scheduler_monitor
-        if monitor.startswith("val/") and not self.has_validation():
+        if monitor.startswith("val/") and not validation_runs(self._trainer):
             rank_zero_warn(
                 f"model.scheduler_monitor is {monitor!r} but there is no validation split: ReduceLROnPlateau follows "
                 "'train/loss_epoch' instead. Set data.val_fraction > 0 to schedule on held-out data."

@@ -1,15 +1,26 @@
-"""A batch-first LSTM that maps a window of inputs to a direct multi-step forecast. No Lightning here."""
+"""A batch-first LSTM that maps a window of inputs to a direct multi-step forecast. No Lightning here.
+
+Known-future inputs (``future_size`` K > 0: calendar features, planned events, forecasts of temperature) are read
+twice: the encoder LSTM reads them beside the past features for the lookback steps, and the head reads the horizon's
+values beside the LSTM's last hidden state, so each forecast step sees what is known about it.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
+Head = Literal["linear", "mlp"]
+HEADS = get_args(Head)
+
 
 class LSTMRegressor(nn.Module):
     """LSTM over ``(B, L, F)`` inputs; a head reads the last time step's hidden state and emits ``(B, H, T)``.
+
+    With ``future_size`` K the forward pass also takes ``known`` ``(B, L + H, K)``: the LSTM reads ``F + K`` features
+    per step and the head the hidden state plus the ``H * K`` known-future values of the horizon.
 
     Args:
         input_size: features per time step ``F``.
@@ -20,6 +31,7 @@ class LSTMRegressor(nn.Module):
         dropout: dropout between LSTM layers (needs ``num_layers > 1``) and in the MLP head.
         bidirectional: also read the window backwards.
         head: ``linear``, or ``mlp`` (one hidden layer of ``hidden_size`` with GELU).
+        future_size: known-future inputs per step ``K`` (0: none, the model reads ``x`` alone).
     """
 
     def __init__(
@@ -31,7 +43,8 @@ class LSTMRegressor(nn.Module):
         num_layers: int = 2,
         dropout: float = 0.0,
         bidirectional: bool = False,
-        head: Literal["linear", "mlp"] = "linear",
+        head: Head = "linear",
+        future_size: int = 0,
     ) -> None:
         super().__init__()
         for key, value in (
@@ -43,13 +56,15 @@ class LSTMRegressor(nn.Module):
         ):
             if value < 1:
                 raise ValueError(f"model.{key} must be >= 1, got {value}")
+        if future_size < 0:
+            raise ValueError(f"model.future_size must be >= 0, got {future_size}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
-        if head not in ("linear", "mlp"):
-            raise ValueError(f"model.head must be 'linear' or 'mlp', got {head!r}")
-        self.horizon, self.num_targets = horizon, num_targets
+        if head not in HEADS:
+            raise ValueError(f"model.head must be one of {list(HEADS)}, got {head!r}")
+        self.horizon, self.num_targets, self.future_size = horizon, num_targets, future_size
         self.lstm = nn.LSTM(
-            input_size,
+            input_size + future_size,
             hidden_size,
             num_layers=num_layers,
             batch_first=True,
@@ -57,7 +72,7 @@ class LSTMRegressor(nn.Module):
             bidirectional=bidirectional,
         )
         self.directions = 2 if bidirectional else 1
-        features = hidden_size * self.directions
+        features = hidden_size * self.directions + horizon * future_size
         outputs = horizon * num_targets
         if head == "linear":
             self.head = nn.Linear(features, outputs)
@@ -66,8 +81,20 @@ class LSTMRegressor(nn.Module):
                 nn.Linear(features, hidden_size), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_size, outputs)
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(x)  # x: (B, L, F); h_n: (layers * directions, B, hidden)
+    def forward(self, x: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (B, L, F) and, with ``future_size``, ``known`` (B, L + H, K) -> (B, H, T)."""
+        lookback = x.shape[1]
+        if self.future_size:
+            if known is None or known.shape[1:] != (lookback + self.horizon, self.future_size):
+                shape = None if known is None else tuple(known.shape)
+                raise ValueError(
+                    f"this model reads known-future inputs (future_size={self.future_size}): pass known of shape "
+                    f"(B, {lookback + self.horizon}, {self.future_size}), got {shape}"
+                )
+            x = torch.cat([x, known[:, :lookback]], dim=-1)  # (B, L, F) + (B, L, K) -> (B, L, F + K)
+        _, (h_n, _) = self.lstm(x)  # h_n: (layers * directions, B, hidden)
         last = h_n[-self.directions :]  # the top layer's final state of each direction: (directions, B, hidden)
         last = last.transpose(0, 1).reshape(x.shape[0], -1)  # (B, directions * hidden)
+        if self.future_size:
+            last = torch.cat([last, known[:, lookback:].flatten(1)], dim=1)  # (B, D) + (B, H * K) -> (B, D + H * K)
         return self.head(last).view(-1, self.horizon, self.num_targets)  # (B, H, T)

@@ -12,33 +12,13 @@ import math
 from bisect import bisect_left, insort
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+from lightning_lstm.robust import MAD_TO_SIGMA, sorted_mad
 
 Mode = Literal["upper", "lower", "both"]
 
-_MAD_TO_SIGMA = 1.4826  # 1 / Phi^-1(3/4): makes the MAD a consistent estimate of a Gaussian sigma.
-_MODES = ("upper", "lower", "both")
-
-
-def _kth_deviation(ordered: list[float], median: float, k: int) -> float:
-    """The ``k``-th smallest (0-based) of ``|v - median|`` over a sorted list, by binary search.
-
-    The deviations of ``ordered[:mid]`` read backwards and of ``ordered[mid:]`` read forwards (``mid = n // 2``)
-    are two ascending sequences; the k-th smallest of their union is found in O(log n) without building either.
-    """
-    mid = len(ordered) // 2
-    n_left, n_right = mid, len(ordered) - mid
-    lo, hi = max(0, k + 1 - n_right), min(k + 1, n_left)
-    while lo < hi:  # smallest i (taken from the left) with left[i] >= right[k - i]
-        i = (lo + hi) // 2
-        if median - ordered[mid - 1 - i] < ordered[mid + k - i] - median:
-            lo = i + 1
-        else:
-            hi = i
-    j = k + 1 - lo
-    left = median - ordered[mid - lo] if lo > 0 else -math.inf
-    right = ordered[mid + j - 1] - median if j > 0 else -math.inf
-    return max(left, right)
+_MODES = get_args(Mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +160,9 @@ class SpikeDetector:
         n = len(ordered)
         mid = n // 2
         median = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
-        mad = _kth_deviation(ordered, median, mid)
-        if n % 2 == 0:
-            mad = 0.5 * (_kth_deviation(ordered, median, mid - 1) + mad)
+        mad = sorted_mad(ordered, median, mid)  # ordered[:mid] <= median <= ordered[mid:]
         floor = max(self.relative_floor * abs(median) / self.threshold, self.min_spread)
-        return median, max(_MAD_TO_SIGMA * mad, floor)
+        return median, max(MAD_TO_SIGMA * mad, floor)
 
     @property
     def warm(self) -> bool:

@@ -20,8 +20,8 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalars
 from tensorboard.util import tensor_util
 
+from lightning_lstm.callbacks.spike_tensorboard import LOGGED_TAGS, SCALAR_TAGS
 from lightning_lstm.cli import main
-from lightning_lstm.spikes.tensorboard_report import SCALAR_TAGS
 from tests.helpers import REPO, write_weekly_sine
 
 START = pd.Timestamp("2020-01-01")
@@ -132,18 +132,30 @@ def test_event_files_hold_the_stability_scalars_texts_and_layout(runs):
     accumulator = events(run)
     total = EPOCHS * STEPS_PER_EPOCH
 
-    # Every trainer.log_every_n_steps (10 in configs/default.yaml), and every spike step.
-    written = sorted({*range(0, total, 10), *(s["global_step"] for s in spikes)})
+    # The detector's series at the steps Lightning writes step metrics (every trainer.log_every_n_steps, 10 in
+    # configs/default.yaml, counted from 1), and at every spike step. The loss, gradient norm and learning rate are
+    # the module's and the LR monitor's own tags, at those same steps (no copies).
+    logged = list(range(9, total, 10))
+    written = sorted({*logged, *(s["global_step"] for s in spikes)})
     scalars = accumulator.Tags()["scalars"]
     for tag in SCALAR_TAGS.values():
         assert tag in scalars and [e.step for e in accumulator.Scalars(tag)] == written, tag
+    lr_tags = [t for t in scalars if re.match(LOGGED_TAGS["lr"], t)]
+    assert lr_tags and not {"stability/loss", "stability/grad_norm", "stability/lr"} & set(scalars)
+    for tag in (LOGGED_TAGS["loss"], LOGGED_TAGS["grad_norm"], *lr_tags):
+        assert [e.step for e in accumulator.Scalars(tag)] == logged, tag
     marked = [e.step for e in accumulator.Scalars(SCALAR_TAGS["spike"]) if e.value == 1.0]
     assert marked == [s["global_step"] for s in spikes]
     assert accumulator.Scalars(SCALAR_TAGS["spike_count"])[-1].value == len(spikes)
-    assert all(e.value == pytest.approx(0.01) for e in accumulator.Scalars(SCALAR_TAGS["lr"]))
-    by_step = {e.step: e.value for e in accumulator.Scalars(SCALAR_TAGS["loss"])}
+    assert all(e.value == pytest.approx(0.01) for tag in lr_tags for e in accumulator.Scalars(tag))
+    by_step = {e.step: e.value for e in accumulator.Scalars(LOGGED_TAGS["loss"])}
     threshold = {e.step: e.value for e in accumulator.Scalars(SCALAR_TAGS["loss_threshold"])}
-    assert all(by_step[s["global_step"]] > threshold[s["global_step"]] > 0 for s in spikes)
+    score = {e.step: e.value for e in accumulator.Scalars(SCALAR_TAGS["loss_score"])}
+    assert all(score[s["global_step"]] >= s["threshold"] and threshold[s["global_step"]] > 0 for s in spikes)
+    on_logged_steps = [s["global_step"] for s in spikes if s["global_step"] in by_step]
+    assert on_logged_steps and all(by_step[step] > threshold[step] for step in on_logged_steps)
+    calm = [step for step in logged if step not in marked and step >= 20]  # after the warm-up of 20 steps
+    assert calm and all(by_step[step] < threshold[step] for step in calm)
 
     reports = texts(accumulator, "spikes/report")
     assert [step for step, _ in reports] == [s["global_step"] for s in spikes]
@@ -162,10 +174,12 @@ def test_event_files_hold_the_stability_scalars_texts_and_layout(runs):
     (category,) = layout.category
     charts = {chart.title: list(chart.multiline.tag) for chart in category.chart}
     assert category.title == "Stability"
-    assert charts["loss and its spike threshold"] == [SCALAR_TAGS["loss"], SCALAR_TAGS["loss_threshold"]]
-    assert {SCALAR_TAGS["grad_norm"], SCALAR_TAGS["lr"], SCALAR_TAGS["spike"]} <= {
+    assert charts["loss and its spike threshold"] == [LOGGED_TAGS["loss"], SCALAR_TAGS["loss_threshold"]]
+    assert {LOGGED_TAGS["grad_norm"], LOGGED_TAGS["lr"], SCALAR_TAGS["spike"]} <= {
         t for ts in charts.values() for t in ts
     }
+    for pattern in {t for ts in charts.values() for t in ts}:  # chart tags are regexes: each charts a written series
+        assert any(re.match(pattern, tag) for tag in scalars), pattern
 
 
 def test_resume_from_a_mid_run_checkpoint_continues_detection_without_a_new_warmup(runs):
@@ -191,4 +205,4 @@ def test_resume_from_a_mid_run_checkpoint_continues_detection_without_a_new_warm
 
     accumulator = events(resumed)  # the new run folder gets its own dashboard, and scalars from the resumed step on
     assert len(accumulator.Tensors(custom_scalars.CONFIG_SUMMARY_TAG)) == 1
-    assert steps <= accumulator.Scalars(SCALAR_TAGS["loss"])[0].step < steps + 10
+    assert steps <= accumulator.Scalars(LOGGED_TAGS["loss"])[0].step < steps + 10

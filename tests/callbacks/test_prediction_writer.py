@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
+from lightning_lstm.callbacks import ForecastWriter
 from lightning_lstm.cli import main
 from lightning_lstm.model.module import LSTMForecaster
-from lightning_lstm.model.prediction_writer import ForecastWriter
 from tests.helpers import REPO, write_weekly_sine
 
 LOOKBACK, HORIZON = 14, 3

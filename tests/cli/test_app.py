@@ -57,7 +57,7 @@ def test_fit_on_bundled_series_writes_events_checkpoints_and_config(tmp_path: Pa
         "train/grad_norm",
         "lr/weights",
         "lr/no_decay",
-        "stability/loss",
+        "stability/loss_threshold",
         "stability/spike_count",
     )
     for tag in expected:

@@ -15,9 +15,9 @@ from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.data.frame import SeriesFrame
 from lightning_lstm.data.missing import handle_missing
 from lightning_lstm.data.reading import bundled_series_path, read_frame
-from lightning_lstm.data.seasons import infer_season_length
 from lightning_lstm.data.splits import span_rows, split_boundaries
 from lightning_lstm.data.statistics import FittedStatistics
+from lightning_lstm.data.timeline import infer_season_length
 from lightning_lstm.model.regressor import LSTMRegressor
 from tests.helpers import GLUCOSE_EXCERPT
 

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
+from lightning_lstm import robust
 from lightning_lstm.data import column_stats
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
-from lightning_lstm.data.scaling import SCALERS, inverse, transform
+from lightning_lstm.data.scaling import SCALERS, inverse, to_original_scale, transform
 
 ROWS = 300
 
@@ -96,7 +97,7 @@ def test_inverse_of_transform_is_the_identity(tmp_path: Path, scaler: str) -> No
     values = torch.from_numpy(dm.frame.values)  # (N, C)
     torch.testing.assert_close(inverse(transform(values, center, scale), center, scale), values, rtol=1e-5, atol=1e-5)
     batch = dm.dataset("val").__getitems__(list(range(8)))  # the targets as the model's outputs are mapped back
-    unscaled = inverse(batch["y"], batch["target_center"][:, None, :], batch["target_scale"][:, None, :])
+    unscaled = to_original_scale(batch["y"], batch)  # what LSTMForecaster.to_original_scale calls
     torch.testing.assert_close(unscaled, batch["y_raw"], rtol=1e-5, atol=1e-4)
 
 
@@ -104,7 +105,7 @@ def test_inverse_holds_with_window_norm_last(tmp_path: Path) -> None:
     dm = fitted(two_column_csv(tmp_path), scaler="robust", window_norm="last")
     batch = dm.dataset("test").__getitems__(list(range(8)))
     assert torch.all(batch["x"][:, -1, :] == 0)  # every column relative to its last input
-    unscaled = inverse(batch["y"], batch["target_center"][:, None, :], batch["target_scale"][:, None, :])
+    unscaled = to_original_scale(batch["y"], batch)
     torch.testing.assert_close(unscaled, batch["y_raw"], rtol=1e-5, atol=1e-4)
 
 
@@ -159,5 +160,5 @@ def test_column_statistics_match_numpy_across_chunks(monkeypatch: pytest.MonkeyP
         )
         for values in (expected[:n], np.round(expected[:n] / 40) * 40):  # with and without ties
             median = np.median(values)
-            mad = column_stats.median_abs_deviation(values.astype(np.float32), median)
+            mad = robust.median_abs_deviation(values.astype(np.float32), median)
             assert mad == pytest.approx(np.median(np.abs(values - median)), rel=1e-12, abs=1e-12)

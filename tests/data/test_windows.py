@@ -11,7 +11,7 @@ import torch
 
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.data.dataset import WindowDataset
-from lightning_lstm.data.resumable import EpochSampler
+from lightning_lstm.data.loaders import EpochSampler
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.data.windows import build_window_index, last_windows
 

@@ -1,4 +1,7 @@
-"""The remedy configs and scripts/compare_runs.py: one change per step, and a table that says what the runs logged."""
+"""The remedy configs and scripts/compare_runs.py: one change per step, and a table that says what the runs logged.
+
+Each remedy is an overlay on configs/default.yaml and the steps before it (``compare_runs.DEFAULT_CONFIGS``).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from scripts import compare_runs
 from tests.helpers import REPO
 
 REMEDIES = sorted((REPO / "configs" / "remedies").glob("*.yaml"))
+CHAINS = dict(zip((p.stem for p in REMEDIES), compare_runs.DEFAULT_CONFIGS, strict=True))  # stem -> layers
 SCRIPT = REPO / "scripts" / "compare_runs.py"
 
 LOGGER = "trainer.logger.init_args.name"
@@ -36,10 +40,10 @@ STEPS = {  # what each file changes from the previous one, as its header comment
         "model.scheduler.init_args.patience",
         "model.scheduler.init_args.threshold",
         "model.scheduler.init_args.min_lr",
-        "model.scheduler_monitor",
     },
     "04_stable": {"data.scaler", "data.outliers", "data.window_norm"},
 }
+RESTATED = {"03_decay_plateau": {"model.optimizer.init_args.lr"}}  # written again, unchanged, beside a new class_path
 
 
 def flat(path: Path) -> dict[str, object]:
@@ -49,15 +53,18 @@ def flat(path: Path) -> dict[str, object]:
 def test_each_remedy_changes_only_what_its_header_says():
     assert [p.stem for p in REMEDIES] == ["01_vanilla", "02_clip", "03_decay_plateau", "04_stable"]
     for previous, current in zip(REMEDIES[:-1], REMEDIES[1:], strict=True):
-        a, b = flat(previous), flat(current)
+        a, b = (compare_runs.flatten(compare_runs.merged(CHAINS[p.stem])) for p in (previous, current))
         changed = {k for k in set(a) | set(b) if a.get(k) != b.get(k)} - {LOGGER}
         assert changed == STEPS[current.stem], current.name
-        assert f"Changes from {previous.name}" in current.read_text().split("seed_everything")[0]
+        assert set(flat(current)) - {LOGGER} == STEPS[current.stem] | RESTATED.get(current.stem, set()), current.name
+        header = "".join(line for line in current.read_text().splitlines(keepends=True) if line.startswith("#"))
+        assert f"to {previous.name}" in header, current.name
 
 
 @pytest.mark.parametrize("config", REMEDIES, ids=lambda p: p.stem)
-def test_each_remedy_config_stands_alone(config: Path, tmp_path: Path):
-    cli = main(["--config", str(config), f"--trainer.logger.init_args.save_dir={tmp_path}"], run=False)
+def test_each_remedy_config_on_its_base(config: Path, tmp_path: Path):
+    layers = [arg for layer in CHAINS[config.stem] for arg in ("--config", str(layer))]
+    cli = main([*layers, f"--trainer.logger.init_args.save_dir={tmp_path}"], run=False)
     step = int(config.stem[:2])
     assert cli.trainer.gradient_clip_val == (1.0 if step >= 2 else None)
     configured = cli.model.configure_optimizers()
@@ -74,7 +81,7 @@ def test_each_remedy_config_stands_alone(config: Path, tmp_path: Path):
 def test_seeds_overrides_and_spread():
     assert compare_runs.parse_seeds("3") == [0, 1000, 2000]  # no shared shuffle orders (seed + epoch)
     assert compare_runs.parse_seeds("0,7") == [0, 7]
-    compared = compare_runs.compared_keys(REMEDIES)
+    compared = compare_runs.compared_keys(compare_runs.DEFAULT_CONFIGS)
     assert {"data.scaler", "trainer.gradient_clip_val", "model.optimizer.class_path"} <= compared
     assert "data.path" not in compared and LOGGER not in compared
     compare_runs.check_overrides(["--data.path=x.csv", "--model.hidden_size", "8"], compared)
@@ -125,8 +132,8 @@ def test_compare_runs_table_matches_the_event_files(tmp_path: Path):
             sys.executable,
             str(SCRIPT),
             "--configs",
-            str(REMEDIES[0]),
-            str(REMEDIES[3]),
+            "+".join(map(str, CHAINS["01_vanilla"])),
+            "+".join(map(str, CHAINS["04_stable"])),
             "--seeds",
             "1",
             "--max-epochs",
@@ -149,7 +156,7 @@ def test_compare_runs_table_matches_the_event_files(tmp_path: Path):
         (fit, start), (test, _) = scalars(run / "fit"), scalars(run / "test")
         report = json.loads((run / "fit" / "spikes.json").read_text())
         spikes = report["spikes"]
-        assert report["epochs"] == 3 and report["total_steps"] == len(fit["stability/loss"])
+        assert report["epochs"] == 3 and report["total_steps"] == len(fit["train/loss_step"])
         assert len(spikes) == fit["stability/spike_count"][-1].value == sum(e.value for e in fit["stability/spike"])
         assert close(row["spikes / epoch"], len(spikes) / 3)
         assert close(row["epochs with a spike"], len({s["epoch"] for s in spikes}))
@@ -163,7 +170,7 @@ def test_compare_runs_table_matches_the_event_files(tmp_path: Path):
         assert close(row["test MAE / naive ⁴"], test["test/mae_ratio_naive"][-1].value)
         assert close(row["train wall time (s)"], max(e.wall_time for v in fit.values() for e in v) - start)
         ends = [e.step for e in fit["train/loss_epoch"]]
-        loss = pd.Series([e.value for e in fit["stability/loss"]], index=[e.step for e in fit["stability/loss"]])
+        loss = pd.Series([e.value for e in fit["train/loss_step"]], index=[e.step for e in fit["train/loss_step"]])
         epochs = [loss[(loss.index > a) & (loss.index <= b)] for a, b in zip(ends[:-1], ends[1:], strict=True)]
         assert close(row["in-epoch peak ¹"], statistics.median(e.max() / e.median() for e in epochs))
         ratio = loss / loss.rolling(ends[1] - ends[0], center=True, min_periods=1).median()

@@ -22,8 +22,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lightning_lstm import distributed
 from lightning_lstm.cli import main
-from lightning_lstm.data.statistics import FittedStatistics
-from lightning_lstm.distributed import UnrepeatedSampler, fit_on_rank_zero, window_sampler
+from lightning_lstm.data.statistics import FittedStatistics, fit_on_rank_zero
 from tests.helpers import REPO, clean_env, write_weekly_sine
 
 LAUNCH_TIMEOUT = 300  # seconds per launch: generous for a loaded machine, short of a hang
@@ -130,40 +129,7 @@ def assert_same_metrics(ddp: dict[str, float], single: dict[str, float], prefix:
         )
 
 
-# -- sharding, without processes ---------------------------------------------------------------------------------
-def fake_trainer(world: int, rank: int) -> SimpleNamespace:
-    return SimpleNamespace(
-        distributed_sampler_kwargs={"num_replicas": world, "rank": rank},
-        _accelerator_connector=SimpleNamespace(use_distributed_sampler=True),
-    )
-
-
-def shards(n: int, world: int, mode: str, **kwargs) -> list[list[int]]:
-    return [list(window_sampler(range(n), fake_trainer(world, r), mode, **kwargs)) for r in range(world)]
-
-
-def test_training_shards_cover_every_window_and_pad_or_drop_the_remainder():
-    parts = shards(11, 4, "train", shuffle=True)
-    seen = np.concatenate(parts)
-    assert [len(p) for p in parts] == [3, 3, 3, 3]  # ceil(11 / 4) each
-    assert set(seen) == set(range(11)) and len(seen) - 11 == 1  # all 11, one repeated to fill the 12th slot
-    parts = shards(11, 4, "train", shuffle=True, drop_last=True)
-    seen = np.concatenate(parts)
-    assert [len(p) for p in parts] == [2, 2, 2, 2] and len(set(seen)) == 8  # no repeat; 3 skipped this epoch
-    assert window_sampler(range(11), None, "train") is None  # no DDP: the DataLoader's own
-    assert len(window_sampler(range(11), fake_trainer(1, 0), "train", drop_last=True)) == 11  # DDP on one device
-
-
-def test_evaluation_shards_hold_every_window_exactly_once_and_predict_pads_to_one_per_rank():
-    parts = shards(59, 2, "eval")
-    assert [len(p) for p in parts] == [30, 29]
-    assert sorted(np.concatenate(parts)) == list(range(59))
-    assert all(isinstance(window_sampler(range(59), fake_trainer(2, r), "eval"), UnrepeatedSampler) for r in (0, 1))
-    assert shards(1, 2, "predict") == [[0], [0]]  # one forecast window, two ranks: both run, the writer keeps one
-    with pytest.raises(ValueError, match="the test split has 1 windows for 2 processes"):
-        window_sampler(range(1), fake_trainer(2, 1), "eval", split="test")
-
-
+# -- statistics fitted once, without processes (the shards: tests/data/test_loaders.py) ----------------------------
 class TwoRanks:
     """``torch.distributed`` for two ranks in one process: what rank 0 broadcasts, rank 1 receives."""
 
@@ -187,6 +153,9 @@ class TwoRanks:
             self.sent = list(objects)
         else:
             objects[:] = self.sent
+
+    def all_gather_object(self, objects: list, obj: object) -> None:
+        objects[:] = [obj, ("rank 1's", obj)] if self.rank == 0 else [("rank 0's", obj), obj]
 
 
 def test_statistics_are_fitted_on_rank_zero_only_and_reach_every_rank(monkeypatch):
@@ -213,6 +182,12 @@ def test_statistics_are_fitted_on_rank_zero_only_and_reach_every_rank(monkeypatc
     ranks.rank = 1  # does not wait for statistics that never come
     with pytest.raises(RuntimeError, match="rank 0 could not fit .*ValueError: column 'v' is all missing"):
         fit_on_rank_zero(lambda: pytest.fail("rank 1 must not fit"))
+
+
+def test_gather_objects_gives_every_rank_all_objects_in_rank_order(monkeypatch):
+    assert distributed.gather_objects({"spikes": 2}) == [{"spikes": 2}]  # one process: just its own
+    monkeypatch.setattr(distributed, "dist", TwoRanks())
+    assert distributed.gather_objects({"spikes": 2}) == [{"spikes": 2}, ("rank 1's", {"spikes": 2})]
 
 
 # -- real processes --------------------------------------------------------------------------------------------------

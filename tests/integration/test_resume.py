@@ -9,10 +9,10 @@ weight and optimizer moment, ``==`` on every logged epoch metric and on ``valida
 ``allclose``: both runs do the same float operations in the same order on one thread, and a resume that repeats or
 drops a batch at a small learning rate moves the weights by less than a loose tolerance would hide.
 
-Why it holds (lightning_lstm/data/resumable.py): Lightning 2.6 alone trains the *first* ``n - k`` batches of a fresh
+Why it holds (lightning_lstm/data/loaders.py): Lightning 2.6 alone trains the *first* ``n - k`` batches of a fresh
 iterator after a checkpoint written ``k`` batches into an ``n``-batch epoch, and reshuffles from a global RNG the
 checkpoint does not hold. The training loader here stores its epoch, the batches finished and the torch RNG state
-(dropout) in the checkpoint, and the epoch's order comes from ``seed + epoch``. Limits: one process (under DDP
+(dropout) in the checkpoint, and the epoch's order comes from ``(seed, epoch)``. Limits: one process (under DDP
 PyTorch's ``DistributedSampler`` is used and Lightning cannot resume it mid-epoch: it warns); the kill lands after a
 checkpoint is complete (a kill *during* the write is not exercised here); ``last.ckpt`` holds the state at its step, so
 the steps after it are recomputed, not lost.
@@ -40,7 +40,6 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_lstm.cli import main
-from lightning_lstm.data.resumable import EpochSampler
 from tests.helpers import REPO, write_weekly_sine
 
 EPOCHS, BATCH = 3, 20
@@ -175,17 +174,6 @@ def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(tmp_path: Pa
     assert evaluate(config, resumed / "checkpoints" / "last.ckpt") == evaluate(
         config, whole / "checkpoints" / "last.ckpt"
     )
-
-
-def test_epoch_sampler_orders_each_epoch_from_its_seed_and_resumes_mid_epoch() -> None:
-    sampler = EpochSampler(1000, shuffle=True, seed=7)
-    first, second = list(sampler), list(sampler)  # a pass that ends moves on to the next epoch by itself
-    assert sorted(first) == list(range(1000)) and first != second
-    again = EpochSampler(1000, shuffle=True, seed=7, epoch=1)
-    again.start = 300  # as a checkpoint 300 windows into epoch 1 sets it
-    assert list(again) == second[300:]
-    assert list(again) == list(EpochSampler(1000, shuffle=True, seed=7, epoch=2))  # then epoch 2 in full
-    assert list(EpochSampler(5, shuffle=False, seed=7)) == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.xfail(

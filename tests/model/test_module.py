@@ -14,8 +14,8 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from lightning_lstm.cli.checkpoints import monitor_train_loss_without_validation
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
-from lightning_lstm.model.checkpoints import monitor_train_loss_without_validation
 from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.model.param_groups import weight_decay_groups
 

@@ -11,8 +11,10 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
-import torch.distributed as dist
 from lightning.pytorch.callbacks import BasePredictionWriter
+
+from lightning_lstm.callbacks.contracts import ForecastData, missing_members
+from lightning_lstm.callbacks.run_io import gather_objects, run_dir
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,10 @@ class ForecastWriter(BasePredictionWriter):
     step: the series' time step after the last observation in forecast mode, the real row in backtests), ``step``
     (1..H), then one ``<target>`` column per target on the original scale, and in backtests ``<target>_true`` beside
     it. Timestamps are datetimes (typed in Parquet, ISO text in CSV) or integer steps.
+
+    Needs data that places windows in time (:class:`~.contracts.ForecastData`) and a ``predict_step`` that returns
+    ``window_id`` and ``forecast`` (``(B, H, T)``, original scale), and ``truth`` in backtests; other data is an
+    error before predicting.
 
     Args:
         output_path: file to write; relative paths land in the run folder. ``.csv`` or ``.parquet`` (needs pyarrow).
@@ -41,9 +47,16 @@ class ForecastWriter(BasePredictionWriter):
 
     def resolve_path(self, trainer: pl.Trainer) -> Path:
         path = Path(self.output_path)
-        return path if path.is_absolute() else Path(trainer.log_dir or trainer.default_root_dir) / path
+        return path if path.is_absolute() else run_dir(trainer) / path
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        missing = missing_members(trainer.datamodule, ForecastData)
+        if missing:
+            raise ValueError(
+                f"predictions: ForecastWriter needs a data module with {missing} (lightning_lstm.callbacks.contracts."
+                f"ForecastData) to place the forecasts in time; {type(trainer.datamodule).__name__} lacks them. "
+                "Predict with the package's TimeSeriesDataModule, or collect trainer.predict's return value instead."
+            )
         path = self.resolve_path(trainer)
         if trainer.is_global_zero:  # fail before predicting, not after
             if path.exists() and not self.overwrite:
@@ -65,11 +78,8 @@ class ForecastWriter(BasePredictionWriter):
     ) -> None:
         batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
         local = {key: torch.cat([b[key] for b in batches]).cpu().numpy() for key in batches[0]} if batches else {}
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            gathered: list[dict[str, np.ndarray]] = [None] * dist.get_world_size()  # type: ignore[list-item]
-            dist.all_gather_object(gathered, local)
-            parts = [part for part in gathered if part]
-            local = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]} if parts else {}
+        parts = [part for part in gather_objects(local) if part]  # every rank's outputs (one process: its own)
+        local = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]} if parts else {}
         path = self.resolve_path(trainer)  # trainer.log_dir is a collective: every rank must ask, not just rank zero
         if not trainer.is_global_zero or not local:
             return
@@ -82,7 +92,7 @@ class ForecastWriter(BasePredictionWriter):
         log.info("wrote %d forecasts of %d windows to %s", len(table), table["window_id"].nunique(), path)
 
     @staticmethod
-    def build_table(datamodule: Any, outputs: dict[str, np.ndarray]) -> pd.DataFrame:
+    def build_table(datamodule: ForecastData, outputs: dict[str, np.ndarray]) -> pd.DataFrame:
         """One row per (window, horizon step), ordered by series, forecast origin and step."""
         forecast_mode = "truth" not in outputs
         # Window ids are start rows: sorted means by series, then time. Unique: under DDP with fewer windows than

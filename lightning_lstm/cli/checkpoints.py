@@ -62,26 +62,35 @@ def check_readable(ckpt_path: str) -> None:
         ) from err
 
 
+SPECIAL_PATHS = ("last", "best", "hpc", "registry")
+"""``ckpt_path`` values Lightning (or :func:`resolve_ckpt_path`) turns into a file itself."""
+
+
 def resolve_ckpt_path(trainer: pl.Trainer, ckpt_path: str | None) -> str | None:
-    """``"last"`` becomes the newest ``last.ckpt`` of earlier runs; a given file must be a readable checkpoint."""
+    """``"last"`` becomes the newest ``last.ckpt`` of earlier runs, checked by :func:`check_readable`.
+
+    Any other value is returned as it is: a file path was checked while the CLI parsed it (before LightningCLI reads
+    its hyperparameters), so each subcommand checks its checkpoint once.
+    """
     if ckpt_path != "last":
-        if ckpt_path is not None and ckpt_path not in ("best", "hpc", "registry"):
-            check_readable(ckpt_path)
         return ckpt_path
     found = find_last_checkpoint(trainer)
     if found is None:
         return ckpt_path  # Lightning warns that there is nothing to resume and trains from scratch
+    check_readable(found)
     log.info("--ckpt_path last: resuming from %s", found)
     return found
 
 
 def monitor_train_loss_without_validation(trainer: pl.Trainer, has_validation: bool) -> None:
-    """Without a validation split, checkpoints watching a ``val/`` metric keep the best ``train/loss_epoch`` instead.
+    """Without validation, checkpoints watching a ``val/`` metric keep the best ``train/loss_epoch`` instead.
+
+    ``has_validation``: whether validation runs (:func:`lightning_lstm.model.module.validation_runs`).
 
     Otherwise no ``best-*.ckpt`` is ever written and ``ckpt_path="best"`` fails (the scheduler makes the same switch
     in :meth:`LSTMForecaster.configure_optimizers`).
     """
-    if has_validation and trainer.limit_val_batches != 0:
+    if has_validation:
         return
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and (callback.monitor or "").startswith("val/"):

@@ -1,44 +1,55 @@
-"""The training DataLoader on one process: resumes mid-epoch exactly, with the same window order, at the next batch.
+"""The DataLoaders: which windows each process reads, in which order, and a training order that resumes mid-epoch.
 
-Lightning 2.6 restores a plain DataLoader's position nowhere: resumed from a checkpoint written after ``k`` of an
-epoch's ``n`` batches, it trains the *first* ``n - k`` batches of a fresh iterator (checked with Lightning 2.6.6), so
-that epoch sees some windows twice and others never, and with ``shuffle`` the order comes from the global RNG, which
-the checkpoint does not hold either. Lightning does save and reload the state of a training loader that has
-``state_dict`` / ``load_state_dict`` (``checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"]``):
+**One process, training**: Lightning 2.6 restores a plain DataLoader's position nowhere: resumed from a checkpoint
+written after ``k`` of an epoch's ``n`` batches, it trains the *first* ``n - k`` batches of a fresh iterator (checked
+with Lightning 2.6.6), so that epoch sees some windows twice and others never, and with ``shuffle`` the order comes from
+the global RNG, which the checkpoint does not hold either. Lightning does save and reload the state of a training
+loader that has ``state_dict`` / ``load_state_dict`` (in ``checkpoint["loops"]["fit_loop"]["state_dict"]``):
 
-* :class:`EpochSampler` shuffles epoch ``e`` with its own generator seeded by ``seed + e`` (one numpy permutation,
+* :class:`EpochSampler` shuffles epoch ``e`` with its own generator seeded by ``(seed, e)`` (one numpy permutation,
   4 bytes per window, never a Python list of the epoch), so any epoch's order is known without replaying the earlier
   ones, and it can start an epoch part-way through.
 * :class:`ResumableDataLoader` stores the seed, the epoch, the batches the fit loop *finished* (Lightning fetches a
   batch ahead, so the sampler's own count would be one batch off) and the global torch RNG state (dropout masks). On
   load, the next pass skips the finished batches.
 
-Under DDP the data module keeps PyTorch's ``DistributedSampler`` (lightning_lstm/distributed.py), which Lightning
-cannot resume mid-epoch (it warns).
+Not torchdata's ``StatefulDataLoader`` (0.11, tried): it resumes the interrupted epoch, but the epoch after it gets
+another order than an uninterrupted run's, and it keeps no torch RNG state, so the kill-and-resume test differs.
+
+**DDP** (:func:`window_sampler`): training keeps PyTorch's ``DistributedSampler`` (Lightning cannot resume it
+mid-epoch: it warns); validation, test and predict read every window on exactly one rank (Lightning's
+``UnrepeatedDistributedSampler``), so the metrics sum every window once, as on one process.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sized
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler, UnrepeatedDistributedSamplerWrapper
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from lightning_lstm.data.dataset import collate_windows
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
 
 log = logging.getLogger(__name__)
 
+LoaderMode = Literal["train", "eval", "predict"]
 STATE_FORMAT = 1
 CHUNK = 4096  # window numbers turned into Python ints at a time
 
 
 class EpochSampler(Sampler[int]):
-    """Window numbers ``0..n-1``; with ``shuffle`` in the order ``np.random.default_rng(seed + epoch)`` gives.
+    """Window numbers ``0..n-1``; with ``shuffle`` in the order ``np.random.default_rng((seed, epoch))`` gives.
+
+    Seeded by both numbers, not ``seed + epoch``: with a sum, seed ``s`` at epoch ``e`` would repeat seed ``s + 1``'s
+    order at epoch ``e - 1``, so runs with consecutive seeds would share their batch orders.
 
     Lightning calls :meth:`set_epoch` before each epoch; a pass that runs to the end moves on to the next epoch by
     itself, so a hand-written loop over the DataLoader reshuffles every pass too.
@@ -62,7 +73,7 @@ class EpochSampler(Sampler[int]):
         """``(num_windows,)`` window numbers of ``epoch``."""
         order = np.arange(self.num_windows, dtype=np.int32 if self.num_windows < 2**31 else np.int64)
         if self.shuffle:
-            np.random.default_rng(self.seed + epoch).shuffle(order)
+            np.random.default_rng((self.seed, epoch)).shuffle(order)
         return order
 
     def __iter__(self) -> Iterator[int]:
@@ -166,3 +177,80 @@ def resumable_train_loader(
         position=lambda: fit_position(trainer, sampler),
         **loader_options,
     )
+
+
+def uses_distributed_sampler(trainer: pl.Trainer) -> bool:
+    """``Trainer(use_distributed_sampler=...)``: off when the user shards the data themselves."""
+    # Lightning 2.6 keeps this flag only on the private accelerator connector; no public Trainer property exposes it.
+    return bool(getattr(getattr(trainer, "_accelerator_connector", None), "use_distributed_sampler", True))
+
+
+def window_sampler(
+    dataset: Sized,
+    trainer: pl.Trainer | None,
+    mode: LoaderMode,
+    shuffle: bool = False,
+    drop_last: bool = False,
+    split: str = "",
+) -> DistributedSampler | None:
+    """The sampler that shards ``dataset`` over the DDP ranks; ``None`` without a distributed strategy.
+
+    Under DDP also for a single rank (``devices: 1``): Lightning would otherwise wrap the DataLoader's own sampler.
+
+    ``train``: PyTorch's ``DistributedSampler`` (seeded by ``seed_everything``, reshuffled each epoch): with ``N``
+    windows and ``W`` ranks each rank reads ``ceil(N / W)``; the ``W * ceil(N / W) - N`` (< W) missing slots repeat the
+    first windows of that epoch's order. ``drop_last``: each rank reads ``floor(N / W)`` and the ``N mod W`` left over
+    are skipped that epoch instead (other ones next epoch when shuffling). Ours, not the one Lightning injects:
+    Lightning 2.6 always shuffles a training loader it wraps (even with ``data.shuffle: false``), without ``drop_last``.
+
+    ``eval`` (validation, test): Lightning's ``UnrepeatedDistributedSampler``: rank ``r`` reads windows
+    ``r, r + W, ...``, every window on exactly one rank (Lightning's default for these would pad with repeats).
+    ``predict``: the same; with fewer windows than ranks a rank left without one reads window ``r % N`` (Lightning's
+    sampler refuses an empty rank) so that every rank runs the loop, and the writer drops the repeat by window id.
+    """
+    kwargs = trainer.distributed_sampler_kwargs if trainer is not None else None
+    if not kwargs or not uses_distributed_sampler(trainer):
+        return None  # no DDP, or the user shards the data (Trainer(use_distributed_sampler=False))
+    world, rank = int(kwargs["num_replicas"]), int(kwargs["rank"])
+    if mode == "train":
+        seed = int(os.getenv("PL_GLOBAL_SEED", "0"))  # what Lightning's own sampler uses: identical on every rank
+        return DistributedSampler(
+            dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+        )
+    n = len(dataset)
+    if mode == "eval" and n < world:
+        raise ValueError(
+            f"the {split or 'evaluation'} split has {n} windows for {world} processes: every process needs "
+            f"at least one. Give the split more rows (data.val_fraction / data.test_fraction) or evaluate on fewer "
+            f"devices (--trainer.devices=1)."
+        )
+    if 0 < n < world:  # predict: window numbers padded to one per rank
+        return UnrepeatedDistributedSamplerWrapper([r % n for r in range(world)], num_replicas=world, rank=rank)
+    return UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
+
+
+def window_loader(
+    dataset: Dataset,
+    trainer: pl.Trainer | None,
+    mode: LoaderMode,
+    *,
+    split: str,
+    batch_size: int,
+    num_workers: int,
+    shuffle: bool,
+    drop_last: bool,
+    pin_memory: bool | None,
+) -> DataLoader:
+    """The DataLoader of one split: this rank's share under DDP, else on one process a resumable training order."""
+    options = dict(
+        batch_size=batch_size,
+        drop_last=mode == "train" and drop_last,
+        num_workers=num_workers,
+        collate_fn=collate_windows,
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
+        persistent_workers=num_workers > 0,
+    )
+    sampler = window_sampler(dataset, trainer, mode, shuffle, drop_last, split)
+    if sampler is None and mode == "train":
+        return resumable_train_loader(dataset, trainer, shuffle, **options)
+    return DataLoader(dataset, sampler=sampler, **options)

@@ -4,7 +4,7 @@
 ``--print_config``). Each always-on callback has its own config group: ``checkpoint``, ``lr_monitor``,
 ``spikes``, ``forecast_plot``, ``predictions``; ``runtime`` holds the allocator and thread settings.
 ``--ckpt_path last`` finds the newest ``last.ckpt`` under ``<save_dir>/<name>/version_*/checkpoints/`` (see
-lightning_lstm/model/checkpoints.py).
+lightning_lstm/cli/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_lstm.callbacks import ForecastPlot, ForecastWriter, LossSpikeCallback
+from lightning_lstm.cli.checkpoints import (
+    SPECIAL_PATHS,
+    check_readable,
+    monitor_train_loss_without_validation,
+    resolve_ckpt_path,
+)
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
-from lightning_lstm.model.checkpoints import check_readable, monitor_train_loss_without_validation, resolve_ckpt_path
-from lightning_lstm.model.forecast_plot import ForecastPlot
-from lightning_lstm.model.module import LSTMForecaster
-from lightning_lstm.model.prediction_writer import ForecastWriter
+from lightning_lstm.model.module import LSTMForecaster, validation_runs
 from lightning_lstm.runtime.setup import apply_runtime
-from lightning_lstm.spikes.callback import LossSpikeCallback
 
 
 class LightningLSTMCLI(LightningCLI):
@@ -30,12 +33,16 @@ class LightningLSTMCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
-            "--runtime.malloc_tuning", type=bool, default=True,
+            "--runtime.malloc_tuning",
+            type=bool,
+            default=True,
             help="Keep glibc malloc from returning the LSTM's large buffers to the OS after every step (1.4-1.6x "
             "faster on CPU, about +90 MiB peak). Also off with LIGHTNING_LSTM_MALLOC_TUNING=0.",
         )
         parser.add_argument(
-            "--runtime.num_threads", type=int | None, default=None,
+            "--runtime.num_threads",
+            type=int | None,
+            default=None,
             help="torch threads per process; default: OMP_NUM_THREADS, else the usable CPUs divided by ranks per node.",
         )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -63,8 +70,8 @@ class LightningLSTMCLI(LightningCLI):
         # LightningCLI reads the checkpoint's hyperparameters while parsing: refuse a corrupt file by name first.
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
-            check_readable(ckpt_path)
+        if ckpt_path and ckpt_path not in SPECIAL_PATHS:
+            check_readable(ckpt_path)  # the one check of a given file; "last" is checked once it is resolved
         super()._parse_ckpt_path()
 
     def _resolve_ckpt_path(self) -> None:
@@ -73,10 +80,9 @@ class LightningLSTMCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._resolve_ckpt_path()
-        monitor_train_loss_without_validation(self.trainer, getattr(self.datamodule, "has_validation", True))
+        monitor_train_loss_without_validation(self.trainer, validation_runs(self.trainer, self.datamodule))
 
     before_validate = before_test = before_predict = _resolve_ckpt_path
-
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config

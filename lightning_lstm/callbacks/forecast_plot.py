@@ -7,8 +7,10 @@ import matplotlib
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+
+from lightning_lstm.callbacks.contracts import ForecastData, OriginalScale, missing_members
+from lightning_lstm.callbacks.run_io import tensorboard_writer
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
@@ -18,7 +20,9 @@ class ForecastPlot(Callback):
     """Plots history, truth and forecast (original scale, first target) of ``num_windows`` evenly spaced windows.
 
     The same windows every time, so the figures of successive epochs compare. Tags: ``forecast/val`` (with the epoch
-    as step) and ``forecast/test``.
+    as step) and ``forecast/test``. Needs a TensorBoard logger, a module with ``to_original_scale``
+    (:class:`~.contracts.OriginalScale`) and data that serves windows (:class:`~.contracts.ForecastData`); without
+    them it warns once at setup and plots nothing.
 
     Args:
         every_n_epochs: plot after every N-th validation epoch; 0 turns validation plots off.
@@ -30,6 +34,17 @@ class ForecastPlot(Callback):
             raise ValueError("forecast_plot.every_n_epochs must be >= 0 and forecast_plot.num_windows >= 1")
         self.every_n_epochs = every_n_epochs
         self.num_windows = num_windows
+        self.enabled = True
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        missing = [f"the module's {name}" for name in missing_members(pl_module, OriginalScale)]
+        missing += [f"the data's {name}" for name in missing_members(trainer.datamodule, ForecastData)]
+        self.enabled = not missing
+        if missing:
+            rank_zero_warn(
+                f"ForecastPlot plots nothing: it needs {', '.join(missing)} (lightning_lstm.callbacks.contracts."
+                "OriginalScale, ForecastData); without a figure to make, the callback can be removed."
+            )
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -44,16 +59,15 @@ class ForecastPlot(Callback):
         self.log_figure(trainer, pl_module, "test", trainer.global_step)
 
     def log_figure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str, step: int) -> None:
-        loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        datamodule = trainer.datamodule
-        if not loggers or datamodule is None or not hasattr(datamodule, "dataset"):
+        writer = tensorboard_writer(trainer)
+        if writer is None or not self.enabled:
             return
-        figure = self.figure(pl_module, datamodule, split)
+        figure = self.figure(pl_module, trainer.datamodule, split)
         if figure is not None:
-            loggers[0].experiment.add_figure(f"forecast/{split}", figure, global_step=step)
+            writer.add_figure(f"forecast/{split}", figure, global_step=step)
             plt.close(figure)
 
-    def figure(self, pl_module: pl.LightningModule, datamodule, split: str):
+    def figure(self, pl_module: OriginalScale, datamodule: ForecastData, split: str):
         dataset = datamodule.dataset(split)
         if len(dataset) == 0:
             return None

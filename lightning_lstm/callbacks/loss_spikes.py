@@ -1,0 +1,283 @@
+"""The loss-spike callback: detect before the optimizer step, act (log, skip, stop, save the batch), explain.
+
+On by default in ``configs/default.yaml`` (group ``spikes``); open TensorBoard's Custom Scalars tab, "Stability".
+Works with any LightningModule: what it needs from the module and the data is in :mod:`.contracts`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from lightning_lstm.callbacks import spike_summary, spike_tensorboard
+from lightning_lstm.callbacks.contracts import STEP_KEYS, spike_contracts
+from lightning_lstm.callbacks.run_io import run_dir, tensorboard_writer
+from lightning_lstm.callbacks.spike_evidence import save_batch, spike_record
+from lightning_lstm.model.module import logs_this_step
+from lightning_lstm.spikes.detector import SpikeDetector
+from lightning_lstm.spikes.diagnosis import diagnose
+from lightning_lstm.spikes.learning_rate import LearningRateHistory
+from lightning_lstm.spikes.records import SpikeRecord
+from lightning_lstm.spikes.report import spike_markdown, summary_markdown
+
+log = logging.getLogger(__name__)
+
+Action = Literal["log", "skip", "stop", "save_batch"]
+ActOn = Literal["loss", "loss_or_grad_norm"]
+ACTIONS = get_args(Action)
+ACT_ON = get_args(ActOn)
+
+
+class LossSpikeCallback(Callback):
+    """Scores every step's training loss and gradient norm (before clipping) against a robust rolling baseline.
+
+    The decision is taken in ``on_before_optimizer_step``: after backward (and after AMP unscaling), before gradient
+    clipping and the optimizer step, so ``skip`` can still cancel the update by dropping the gradients (optimizers
+    leave parameters without a gradient, and their state, untouched; clipping and GradScaler cope with it). Under DDP
+    the ranks' losses are gathered once per step (one small collective, no barrier) and every rank scores their mean,
+    so all ranks reach the same decision; at the end each rank's decisions are compared in ``spikes.json``. Only rank
+    zero writes.
+
+    Loss-only mode: a module without ``last_train_step`` (:class:`~.contracts.StepWindowLosses`) is scored on the loss
+    its ``training_step`` returns, in ``on_train_batch_end``, after the update: spikes are detected, logged and
+    reported, with no windows named; ``skip`` is an error and ``stop`` keeps the spiking update. A warning at setup
+    says so.
+
+    State (detector windows and counts, spike records, learning-rate history) travels in the checkpoint under the
+    state key ``LossSpikeCallback``, independent of the settings, so thresholds may change on resume. With
+    ``accumulate_grad_batches > 1`` the decision sees the last micro-batch's loss.
+
+    Args:
+        window: steps in the rolling baseline (median and MAD).
+        warmup: global steps observed before a finite loss can be a spike (never re-applied per epoch or on resume).
+        threshold: robust z-score (``(loss - median) / (1.4826 MAD)``) at or above which a loss spikes.
+        relative_floor: a spike must also exceed the median by this fraction of it (ignores wiggles on flat losses).
+        grad_norm_threshold: the same score threshold for the gradient norm, the second signal.
+        actions: any of ``log`` (always implied), ``skip`` (cancel the spiking step's update), ``stop`` (stop cleanly
+            after ``stop_after`` spikes, leaving a checkpoint), ``save_batch`` (save the batch and its window ids).
+        act_on: ``loss``, or ``loss_or_grad_norm`` to treat a gradient-norm spike alone as a spike too.
+        stop_after: spikes before ``stop`` ends the fit, counted over the whole run (a resumed fit keeps the count:
+            raise it to train on after a stop).
+        top_windows: highest-loss windows named in each spike report.
+        log_every_n_steps: write the detector's Stability series (thresholds, scores, spike marker and count) every
+            N-th step, at the steps Lightning writes step metrics for that N, and at every spike step; ``null``: the
+            trainer's ``log_every_n_steps``, so they line up with ``train/loss_step``; 0: none.
+        max_saved_batches: at most this many batches are saved by ``save_batch``.
+        max_text_entries: at most this many per-spike text entries in TensorBoard (spikes.json has all).
+    """
+
+    def __init__(
+        self,
+        window: int = 50,
+        warmup: int = 20,
+        threshold: float = 6.0,
+        relative_floor: float = 0.1,
+        grad_norm_threshold: float = 6.0,
+        actions: list[Action] = ["log"],  # noqa: B006 - literal default for the CLI
+        act_on: ActOn = "loss",
+        stop_after: int = 10,
+        top_windows: int = 5,
+        log_every_n_steps: int | None = None,
+        max_saved_batches: int = 20,
+        max_text_entries: int = 100,
+    ) -> None:
+        unknown = [a for a in actions if a not in ACTIONS]
+        if unknown:
+            raise ValueError(f"spikes.actions: unknown {unknown}; choose from {list(ACTIONS)}")
+        if act_on not in ACT_ON:
+            raise ValueError(f"spikes.act_on must be one of {list(ACT_ON)}, got {act_on!r}")
+        for key, value in (("stop_after", stop_after), ("top_windows", top_windows)):
+            if value < 1:
+                raise ValueError(f"spikes.{key} must be >= 1, got {value}")
+        if log_every_n_steps is not None and log_every_n_steps < 0:
+            raise ValueError(f"spikes.log_every_n_steps must be >= 0, got {log_every_n_steps}")
+        self.loss_detector = SpikeDetector(window, warmup, threshold, relative_floor)
+        self.grad_detector = SpikeDetector(window, warmup, grad_norm_threshold, relative_floor)
+        self.actions = set(actions) | {"log"}
+        self.act_on = act_on
+        self.stop_after = stop_after
+        self.top_windows = top_windows
+        self.log_every_n_steps = log_every_n_steps
+        self.max_saved_batches = max_saved_batches
+        self.max_text_entries = max_text_entries
+        self.records: list[SpikeRecord] = []
+        self.lrs = LearningRateHistory()
+        self.saved_batches = 0
+        self.stop_reason: str | None = None
+        self.epochs_seen = 0
+        self.per_window = True  # the module provides StepWindowLosses (set in setup)
+        self._module_grad_norm = True  # the module provides PreClipGradNorm (set in setup)
+        self._batch: Any = None
+        self._batch_idx = 0
+        self._last_step: Mapping | None = None  # the module's step dict already scored (never score one twice)
+        self._pending: tuple[int, torch.Tensor, float] | None = None  # loss-only mode: step, grad norm, lr
+        self._stop_saved = False
+        self._run_dir: Path | None = None
+        self._layout_written_to: Path | None = None
+        self._log_every = log_every_n_steps or 0
+
+    # -- hooks -----------------------------------------------------------------------------------------------------
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        self.per_window, self._module_grad_norm = spike_contracts(trainer, pl_module, self.actions)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._run_dir = run_dir(trainer)  # a collective under DDP: here, on every rank
+        self._stop_saved = False
+        self._log_every = trainer.log_every_n_steps if self.log_every_n_steps is None else self.log_every_n_steps
+        writer = tensorboard_writer(trainer)
+        if writer is not None and self._layout_written_to != self._run_dir:  # once per run folder
+            writer.add_custom_scalars(spike_tensorboard.STABILITY_LAYOUT)
+            self._layout_written_to = self._run_dir
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._batch, self._batch_idx = batch, batch_idx
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        grad_norm = self._grad_norm(pl_module)
+        lr = float(optimizer.param_groups[0]["lr"])
+        if not self.per_window:
+            self._pending = (trainer.global_step, grad_norm, lr)  # scored in on_train_batch_end, with the loss
+            return
+        step = pl_module.last_train_step
+        if not step or step is self._last_step:  # no training step ran since the last decision (e.g. it returned None)
+            return
+        if self._last_step is None and not set(STEP_KEYS) <= set(step):
+            raise ValueError(f"{type(pl_module).__name__}.last_train_step needs the keys {STEP_KEYS}, got {list(step)}")
+        self._last_step = step
+        self._decide(trainer, step["loss"], grad_norm, lr, trainer.global_step, optimizer, step)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self._pending is not None:  # loss-only mode: the loss Lightning divided by accumulate_grad_batches
+            (step, grad_norm, lr), self._pending = self._pending, None
+            loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+            if isinstance(loss, torch.Tensor):
+                self._decide(trainer, loss.detach() * trainer.accumulate_grad_batches, grad_norm, lr, step, None, None)
+        self._batch = None
+        if self.stop_reason is not None and not self._stop_saved:
+            self._stop_saved = True
+            path = (self._run_dir or run_dir(trainer)) / "checkpoints" / "spike-stop.ckpt"
+            trainer.save_checkpoint(path)  # every rank calls it (a collective); only rank zero writes
+            self.stop_reason += f"; checkpoint {path}"
+            if trainer.is_global_zero:
+                log.warning("%s", self.stop_reason)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        ranks = spike_summary.rank_decisions(trainer, self.records)  # a collective: before rank zero goes on alone
+        if not trainer.is_global_zero:
+            return
+        sentences = diagnose(self.records, spike_summary.run_context(trainer, self.epochs_seen, self.lrs))
+        summary = summary_markdown(self.records, trainer.global_step, self.epochs_seen, sentences, self.stop_reason)
+        writer = tensorboard_writer(trainer)
+        if writer is not None:
+            writer.add_text("spikes/summary", summary, trainer.global_step)
+            writer.add_text("spikes/diagnosis", "\n\n".join(sentences), trainer.global_step)
+            writer.flush()
+        path = (self._run_dir or run_dir(trainer)) / "spikes.json"
+        spike_summary.write_report(
+            path, trainer, self.records, epochs=self.epochs_seen, stop_reason=self.stop_reason,
+            sentences=sentences, settings=self._settings(), ranks=ranks,
+        )  # fmt: skip
+        log.info("Loss spikes: %s", summary.replace("\n\n", "\n"))
+
+    # -- state -----------------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "loss_detector": self.loss_detector.state_dict(),
+            "grad_detector": self.grad_detector.state_dict(),
+            "records": [r.to_dict() for r in self.records],
+            **self.lrs.state_dict(),
+            "saved_batches": self.saved_batches,
+            "epochs_seen": self.epochs_seen,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.loss_detector.load_state_dict(state_dict["loss_detector"])
+        self.grad_detector.load_state_dict(state_dict["grad_detector"])
+        self.records = [SpikeRecord.from_dict(r) for r in state_dict["records"]]
+        self.lrs.load_state_dict(state_dict)
+        self.saved_batches = state_dict.get("saved_batches", 0)
+        self.epochs_seen = state_dict.get("epochs_seen", 0)
+
+    # -- the decision ----------------------------------------------------------------------------------------------
+    def _grad_norm(self, pl_module: pl.LightningModule) -> torch.Tensor:
+        """The total gradient norm before clipping, as a tensor (no host sync): the module's, else taken here."""
+        if self._module_grad_norm:
+            return pl_module.pre_clip_grad_norm()
+        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+        return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=pl_module.device)
+
+    def _decide(self, trainer, loss_t, grad_t, lr, step, optimizer, window_step) -> None:
+        """Scores one optimizer step and acts on a spike; ``optimizer`` is None once the update is done."""
+        values = torch.stack([loss_t.float(), grad_t.float().to(loss_t.device)])
+        if trainer.world_size > 1:
+            gathered = trainer.strategy.all_gather(values)  # (W, 2): every rank's loss; grad norms are equal
+            loss, grad_norm = float(gathered[:, 0].mean()), float(gathered[0, 1])
+        else:
+            loss, grad_norm = values.tolist()  # the one host sync the decision needs
+        self.epochs_seen = max(self.epochs_seen, trainer.current_epoch + 1)
+        self.lrs.update(lr, step)
+        verdict, grad = self.loss_detector.update(loss), self.grad_detector.update(grad_norm)
+        spike = verdict.is_spike or not math.isfinite(grad_norm) or (self.act_on != "loss" and grad.is_spike)
+        if spike:
+            record = spike_record(
+                trainer, step, self._batch_idx, loss, verdict, self.loss_detector.threshold, grad_norm, grad, lr,
+                windows=window_step, batch=self._batch, top_windows=self.top_windows,
+            )  # fmt: skip
+            if "skip" in self.actions and optimizer is not None:
+                optimizer.zero_grad(set_to_none=True)  # no gradient, no update: optimizers skip such parameters
+                record.skipped = True
+            if "save_batch" in self.actions and self.saved_batches < self.max_saved_batches:
+                self.saved_batches += 1
+                save_batch(trainer, self._batch, record, self._run_dir or run_dir(trainer))
+            self.records.append(record)
+            self._report(trainer, record)
+            if "stop" in self.actions and len(self.records) >= self.stop_after and self.stop_reason is None:
+                self.stop_reason = (
+                    f"stopped after {len(self.records)} loss spikes (spikes.stop_after={self.stop_after}); "
+                    f"the last at global step {record.global_step}, epoch {record.epoch}"
+                )
+                trainer.should_stop = True
+                if not record.skipped and optimizer is not None:  # the stop checkpoint keeps the last good weights
+                    optimizer.zero_grad(set_to_none=True)
+                    record.skipped = True
+        if self._log_every and (spike or logs_this_step(trainer, self._log_every, step)):
+            writer = tensorboard_writer(trainer)
+            if writer is not None:
+                series = spike_tensorboard.detector_values(
+                    verdict, grad, self.loss_detector.threshold, self.grad_detector.threshold, spike, len(self.records)
+                )
+                spike_tensorboard.write_scalars(writer, series, step)
+
+    def _report(self, trainer: pl.Trainer, record: SpikeRecord) -> None:
+        if not trainer.is_global_zero:
+            return
+        spike_summary.log_spike(record)
+        writer = tensorboard_writer(trainer)
+        if writer is not None and len(self.records) <= self.max_text_entries:
+            writer.add_text("spikes/report", spike_markdown(record), record.global_step)
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "window": self.loss_detector.window,
+            "warmup": self.loss_detector.warmup,
+            "threshold": self.loss_detector.threshold,
+            "relative_floor": self.loss_detector.relative_floor,
+            "grad_norm_threshold": self.grad_detector.threshold,
+            "actions": sorted(self.actions),
+            "act_on": self.act_on,
+        }

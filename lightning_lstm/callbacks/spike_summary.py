@@ -1,0 +1,115 @@
+"""The spike callback's end of fit: what the run looked like (for the diagnosis), each rank's view, ``spikes.json``.
+
+``spikes.json`` keys: ``total_steps``, ``epochs``, ``stop_reason``, ``diagnosis`` (sentences), ``settings`` (the
+detector's), ``ranks`` (each rank's count, skips and a digest of its spike steps: they must agree), ``spikes``
+(every :class:`~lightning_lstm.spikes.records.SpikeRecord`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+
+from lightning_lstm.callbacks.contracts import BatchSettings, loader_shuffles
+from lightning_lstm.callbacks.run_io import gather_objects
+from lightning_lstm.spikes.diagnosis import RunContext
+from lightning_lstm.spikes.learning_rate import LearningRateHistory
+from lightning_lstm.spikes.records import SpikeRecord
+
+log = logging.getLogger(__name__)
+
+
+def batches_per_epoch(trainer: pl.Trainer) -> int | None:
+    """Training batches per epoch, ``None`` for an iterable dataset without a length."""
+    batches = trainer.num_training_batches
+    return int(batches) if math.isfinite(batches) else None
+
+
+def run_context(trainer: pl.Trainer, epochs_seen: int, lrs: LearningRateHistory) -> RunContext:
+    """The run as the diagnosis needs it: batches from the training DataLoader, outliers from the data's hparams."""
+    loader = trainer.train_dataloader
+    settings = loader if isinstance(loader, BatchSettings) else None
+    batch_size = int(settings.batch_size or 1) if settings is not None else 1
+    drop_last = bool(settings.drop_last) if settings is not None else False
+    shuffle = loader_shuffles(settings) if settings is not None else None
+    last = None
+    if settings is not None and settings.batch_size and hasattr(settings.sampler, "__len__"):
+        per_rank = len(settings.sampler)
+        last = batch_size if drop_last else (per_rank % batch_size or batch_size)
+    hparams = getattr(trainer.datamodule, "hparams", None) or {}  # LightningDataModule.save_hyperparameters
+    return RunContext(
+        num_epochs_run=epochs_seen,
+        steps_per_epoch=batches_per_epoch(trainer),
+        shuffle=True if shuffle is None else shuffle,  # unknown: no advice to shuffle
+        drop_last=drop_last,
+        last_batch_size=last,
+        nominal_batch_size=batch_size,
+        gradient_clip_val=trainer.gradient_clip_val or None,  # Lightning treats 0 as off
+        outliers=str(hparams.get("outliers", "none")),
+        lr_max_seen=lrs.highest,
+        lr_initial=lrs.initial or 0.0,
+        total_steps=trainer.global_step,
+        lr_increased_steps=list(lrs.increased_steps),
+    )
+
+
+def rank_decisions(trainer: pl.Trainer, records: list[SpikeRecord]) -> list[dict[str, Any]]:
+    """Each rank's own view of its decisions (count, skips, a digest of the spike steps). A collective: all ranks."""
+    steps = ",".join(str(r.global_step) for r in records)
+    mine = {
+        "rank": trainer.global_rank,
+        "spikes": len(records),
+        "skipped": sum(r.skipped for r in records),
+        "steps_digest": hashlib.sha1(steps.encode()).hexdigest()[:12],
+    }
+    return gather_objects(mine)
+
+
+def write_report(
+    path: Path,
+    trainer: pl.Trainer,
+    records: list[SpikeRecord],
+    *,
+    epochs: int,
+    stop_reason: str | None,
+    sentences: list[str],
+    settings: dict[str, Any],
+    ranks: list[dict[str, Any]],
+) -> None:
+    """Writes ``spikes.json`` (rank zero); logs an error when the ranks' decisions differ."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "total_steps": trainer.global_step,
+        "epochs": epochs,
+        "stop_reason": stop_reason,
+        "diagnosis": sentences,
+        "settings": settings,
+        "ranks": ranks,
+        "spikes": [r.to_dict() for r in records],
+    }
+    path.write_text(json.dumps(report, indent=2))
+    if len({(r["spikes"], r["skipped"], r["steps_digest"]) for r in ranks}) > 1:
+        log.error("the ranks disagree on the loss spikes (a bug, please report): %s", ranks)
+
+
+def log_spike(record: SpikeRecord) -> None:
+    """One console line per spike (rank zero): where, how big, the worst windows, whether the update was skipped."""
+    several = len({w["series"] for w in record.top_windows}) > 1
+    where = ", ".join((f"{w['series']} " if several else "") + f"{w['target_start']}" for w in record.top_windows[:2])
+    log.info(
+        "loss spike at step %d (epoch %d, batch %d): loss %.4g vs baseline %.4g, score %.1f%s%s",
+        record.global_step,
+        record.epoch,
+        record.batch_idx,
+        record.loss,
+        record.baseline,
+        record.score,
+        f"; worst windows {where}" if where else "",
+        "; update skipped" if record.skipped else "",
+    )
