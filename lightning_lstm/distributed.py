@@ -12,6 +12,7 @@ Without a distributed process group every function is a passthrough.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -57,3 +58,19 @@ def gather_objects(obj: T) -> list[T]:
     gathered: list[object] = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, obj)
     return gathered
+
+
+# Lightning advises ``self.log(name, ..., sync_dist=True)`` once per epoch-level metric logged as a tensor under DDP.
+# Here every such value is already the same on all ranks: ``train/loss_epoch`` is summed over ranks before it is
+# logged, ``hp_metric`` comes from the synced ``val/loss`` MeanMetric, and the ``test/`` ratios from synced MAEs
+# (torchmetrics); ``sync_dist=True`` would average per-rank means wrongly when ranks saw unequal numbers of windows
+# (Lightning #21859). Only these names are silenced: a new tensor metric still gets the advice.
+SYNC_DIST_ADVICE = (
+    r"It is recommended to use `self\.log\('(train/loss_epoch|hp_metric|test/[^']*)', \.\.\., sync_dist=True\)` "
+    r"when logging on epoch level in distributed setting"
+)
+
+
+def silence_synced_metric_advice() -> None:
+    """Filter Lightning's ``sync_dist=True`` advice for the metrics named in :data:`SYNC_DIST_ADVICE`."""
+    warnings.filterwarnings("ignore", message=SYNC_DIST_ADVICE)

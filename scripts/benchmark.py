@@ -15,7 +15,7 @@ Every measurement runs in a fresh interpreter (``--child``), so "untuned" really
 
     * ``plain loop``: ``for batch in loader: zero_grad, forward, MSE, backward, clip_grad_norm_, step``.
     * ``plain loop + allocator tuning``: the same after ``lightning_lstm.runtime.tune_allocator()``.
-    * ``lightning_lstm fit`` / ``+ allocator tuning``: ``lightning_lstm.cli.main(..., run=False)`` on
+    * ``lightning_lstm fit`` / ``+ allocator tuning``: ``lightning_lstm.cli.build_cli(..., run=False)`` on
       ``configs/default.yaml`` (``--runtime.malloc_tuning`` false / true), then ``trainer.fit``. Included: the
       Trainer's loop and hooks, the epoch-mean training loss, step loss and grad norm logged to TensorBoard every
       ``trainer.log_every_n_steps`` (10), the LR monitor, the loss-spike callback with its defaults (a decision
@@ -234,7 +234,7 @@ def child_fit(path: Path, epochs: int, threads: int, tuned: bool, spikes: bool, 
     import lightning.pytorch as pl
 
     from lightning_lstm.callbacks import LossSpikeCallback
-    from lightning_lstm.cli import main
+    from lightning_lstm.cli import build_cli
 
     class EpochTimer(pl.Callback):
         """Wall time, CPU time and minor faults per epoch; the time inside the spike callback's step hooks."""
@@ -275,7 +275,7 @@ def child_fit(path: Path, epochs: int, threads: int, tuned: bool, spikes: bool, 
                 setattr(callback, hook, timed)
 
     with tempfile.TemporaryDirectory() as root:
-        cli = main(fit_args(path, Path(root), epochs, threads, tuned), run=False)
+        cli = build_cli(fit_args(path, Path(root), epochs, threads, tuned), run=False)
         trainer = cli.trainer
         if not spikes:
             trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, LossSpikeCallback)]
@@ -503,7 +503,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(table(results, loader, rss, args))
     print(
-        "\nfit arms: configs/default.yaml through lightning_lstm.cli.main(run=False), then trainer.fit; on: "
+        "\nfit arms: configs/default.yaml through lightning_lstm.cli.build_cli(run=False), then trainer.fit; on: "
         "TensorBoard logging every 10 steps, LR monitor, loss-spike callback (defaults), ModelCheckpoint's per-step "
         "check, clipping at 1.0; off: validation, checkpoint files, progress bar, model summary, sanity check, LR "
         "scheduler. Plain loops: the same model, DataLoader, AdamW groups and clipping, hand-written."

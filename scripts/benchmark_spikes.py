@@ -37,7 +37,7 @@ from lightning.pytorch.callbacks import Callback
 from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
 
 from lightning_lstm.callbacks import LossSpikeCallback
-from lightning_lstm.cli import main
+from lightning_lstm.cli import build_cli
 
 REPO = Path(__file__).resolve().parents[1]
 STEP_HOOKS = ("on_train_batch_start", "on_before_optimizer_step", "on_train_batch_end")
@@ -160,8 +160,8 @@ def paired_difference(blocks: dict[tuple[int, bool], list[float]]) -> tuple[floa
 
 def run(steps: int, block: int, threads: int, log_every: int | None) -> str:
     with tempfile.TemporaryDirectory() as root:
-        sys.argv = sys.argv[:1]  # main() reads these arguments, not the script's
-        cli = main(
+        sys.argv = sys.argv[:1]  # build_cli() reads these arguments, not the script's
+        cli = build_cli(
             [
                 "--config",
                 str(REPO / "configs" / "default.yaml"),

@@ -1,17 +1,23 @@
-"""Helpers shared by the tests: repository paths, small real-looking series written to CSV, CLI argument lists."""
+"""Helpers shared by the tests: repository paths, small real-looking series written to CSV, CLI argument lists, and
+small real filesystems (a tmpfs mount, a read-only folder: root only, the test skips and says why elsewhere)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GLUCOSE_EXCERPT = FIXTURES / "cgm_glucose_excerpt.csv"
+ELECTRICITY_HALFHOURLY = FIXTURES / "taylor_electricity_halfhourly.csv"
 
 
 def write_weekly_sine(
@@ -66,3 +72,59 @@ def clean_env(**extra: str) -> dict[str, str]:
     env.update(OMP_NUM_THREADS="1", PYTHONHASHSEED="0", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
     env.update(extra)
     return env
+
+
+def _mount(*args: str) -> str | None:
+    """Run ``mount args``; the reason when it fails, else None."""
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    return None if done.returncode == 0 else (done.stderr.strip() or f"mount exited {done.returncode}")
+
+
+def unmount(folder: Path) -> None:
+    subprocess.run(["umount", "--lazy", str(folder)], capture_output=True, check=False)
+
+
+@contextmanager
+def tmpfs(folder: Path, size: str = "4m") -> Iterator[Path]:
+    """Mount a ``size`` tmpfs at ``folder`` for the block."""
+    folder.mkdir(parents=True, exist_ok=True)
+    failed = _mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder))
+    if failed:
+        pytest.skip(f"cannot mount a tmpfs at {folder} (needs root): {failed}")
+    try:
+        yield folder
+    finally:
+        unmount(folder)
+
+
+def remount(folder: Path, mode: str) -> None:
+    """Remount the filesystem mounted at ``folder`` with ``mode`` (``ro``, ``rw``)."""
+    failed = _mount("-o", f"remount,{mode}", str(folder))
+    assert failed is None, failed
+
+
+def bind_read_only(folder: Path) -> str | None:
+    """Make ``folder`` read-only, for root too (a read-only bind mount onto itself); the reason if that fails.
+
+    Files open elsewhere (TensorBoard's event file in the run folder) stay writable, whereas remounting a whole
+    filesystem read-only is refused while a file on it is open for writing. Undo with :func:`unmount`.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    failed = _mount("--bind", str(folder), str(folder))
+    if failed is None:
+        failed = _mount("-o", "remount,ro,bind", str(folder))
+        if failed:
+            unmount(folder)
+    return failed
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[Path]:
+    """``folder`` read-only for the block (see :func:`bind_read_only`)."""
+    failed = bind_read_only(folder)
+    if failed:
+        pytest.skip(f"cannot make {folder} read-only with a bind mount (needs root): {failed}")
+    try:
+        yield folder
+    finally:
+        unmount(folder)

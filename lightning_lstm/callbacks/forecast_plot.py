@@ -13,20 +13,27 @@ from lightning_lstm.callbacks.contracts import ForecastData, OriginalScale, miss
 from lightning_lstm.callbacks.run_io import tensorboard_writer
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
+import matplotlib.pyplot as plt  # after choosing the headless backend
+
+DPI = 100
+FIGSIZE = (5.0, 3.3)  # inches: 500 x 330 px, about the width of TensorBoard's image card, so nothing shrinks much
+HISTORY_HORIZONS = 6  # history drawn: the last 6 horizons of the lookback at most
 
 
 class ForecastPlot(Callback):
     """Plots history, truth and forecast (original scale, first target) of ``num_windows`` evenly spaced windows.
 
-    The same windows every time, so the figures of successive epochs compare. Tags: ``forecast/val`` (with the epoch
-    as step) and ``forecast/test``. Needs a TensorBoard logger, a module with ``to_original_scale``
-    (:class:`~.contracts.OriginalScale`) and data that serves windows (:class:`~.contracts.ForecastData`); without
-    them it warns once at setup and plots nothing.
+    One image per window (500 x 330 px at 100 dpi, near TensorBoard's card width, so its 11-13 pt text stays legible
+    without "show actual image size"), titled with the series and the timestamps of its first and last target.
+
+    The same windows every time, so the figures of successive epochs compare. Tags: ``forecast/val/<i>`` (with the
+    epoch as step) and ``forecast/test/<i>``, ``i`` = 1 .. ``num_windows``. Needs a TensorBoard logger, a module with
+    ``to_original_scale`` (:class:`~.contracts.OriginalScale`) and data that serves windows
+    (:class:`~.contracts.ForecastData`); without them it warns once at setup and plots nothing.
 
     Args:
         every_n_epochs: plot after every N-th validation epoch; 0 turns validation plots off.
-        num_windows: windows per figure.
+        num_windows: windows plotted, one image each.
     """
 
     def __init__(self, every_n_epochs: int = 5, num_windows: int = 4) -> None:
@@ -62,38 +69,44 @@ class ForecastPlot(Callback):
         writer = tensorboard_writer(trainer)
         if writer is None or not self.enabled:
             return
-        figure = self.figure(pl_module, trainer.datamodule, split)
-        if figure is not None:
-            writer.add_figure(f"forecast/{split}", figure, global_step=step)
-            plt.close(figure)
+        for i, figure in enumerate(self.figures(pl_module, trainer.datamodule, split), start=1):
+            writer.add_figure(f"forecast/{split}/{i}", figure, global_step=step)  # closes the figure
 
-    def figure(self, pl_module: OriginalScale, datamodule: ForecastData, split: str):
+    def figures(self, pl_module: OriginalScale, datamodule: ForecastData, split: str) -> list:
+        """One figure per window of ``split`` (none without windows): history, truth and forecast of the 1st target."""
         dataset = datamodule.dataset(split)
         if len(dataset) == 0:
-            return None
+            return []
         picks = np.unique(np.linspace(0, len(dataset) - 1, self.num_windows).round().astype(int)).tolist()
         batch = dataset.__getitems__(picks)
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():
-            forecast = pl_module.to_original_scale(pl_module(batch["x"].to(pl_module.device)).cpu(), batch)
+            inputs = [batch[k].to(pl_module.device) for k in ("x", "known") if k in batch]  # (B, L, F), (B, L + H, K)
+            forecast = pl_module.to_original_scale(pl_module(*inputs).cpu(), batch)
         pl_module.train(was_training)
-        lookback = datamodule.hparams.lookback
-        horizon = datamodule.hparams.horizon
+        lookback, horizon = datamodule.hparams.lookback, datamodule.hparams.horizon
         target = datamodule.target_columns[0]
         frame = datamodule.frame
         column = frame.columns.index(target)
-        figure, axes = plt.subplots(len(picks), 1, figsize=(8, 2.2 * len(picks)), squeeze=False)
-        windows = zip(axes[:, 0], batch["window_id"].numpy(), forecast, batch["y_raw"], strict=True)
-        for ax, start, pred, truth in windows:
-            history = frame.values[start : start + lookback, column]
-            ax.plot(np.arange(lookback), history, color="0.4", label="history")
-            steps = np.arange(lookback, lookback + horizon)
-            ax.plot(steps, truth[:, 0].numpy(), "o-", color="tab:blue", label="truth")
-            ax.plot(steps, pred[:, 0].numpy(), "x--", color="tab:red", label="forecast")
-            series = datamodule.describe_windows(np.array([start]), forecast=False).iloc[0]
-            ax.set_title(f"{series['series']}: targets {series['target_start']} .. {series['target_end']}", fontsize=8)
-            ax.set_ylabel(target)
-        axes[0, 0].legend(loc="upper left", fontsize=7)
-        figure.tight_layout()
-        return figure
+        shown = min(lookback, HISTORY_HORIZONS * horizon)  # the last inputs: the forecast stays wide enough to read
+        described = datamodule.describe_windows(batch["window_id"].numpy(), forecast=False)
+        figures = []
+        windows = zip(batch["window_id"].numpy(), forecast, batch["y_raw"], described.itertuples(), strict=True)
+        for start, pred, truth, where in windows:
+            figure, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+            history = frame.values[start + lookback - shown : start + lookback, column]
+            ax.plot(np.arange(1 - shown, 1), history, color="0.35", linewidth=1.5, label="history")
+            steps = np.arange(1, horizon + 1)  # steps after the forecast origin (the last input, step 0)
+            ax.plot(steps, truth[:, 0].numpy(), "o-", color="tab:blue", linewidth=2, label="truth")
+            ax.plot(steps, pred[:, 0].numpy(), "x--", color="tab:red", linewidth=2, markersize=8, label="forecast")
+            ax.axvline(0.5, color="0.6", linestyle=":", linewidth=1)
+            ax.set_title(f"{where.series}: {where.target_start} .. {where.target_end}", fontsize=13)
+            ax.set_ylabel(target, fontsize=12)
+            ax.set_xlabel("steps after the forecast origin", fontsize=11)
+            ax.tick_params(labelsize=11)
+            ax.grid(alpha=0.3)
+            ax.legend(loc="upper left", fontsize=10)
+            figure.tight_layout()
+            figures.append(figure)
+        return figures

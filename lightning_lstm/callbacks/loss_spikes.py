@@ -16,14 +16,15 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from lightning_lstm.callbacks import spike_summary, spike_tensorboard
+from lightning_lstm.callbacks import spike_figure, spike_pending, spike_summary, spike_tensorboard
 from lightning_lstm.callbacks.contracts import STEP_KEYS, spike_contracts
 from lightning_lstm.callbacks.run_io import run_dir, tensorboard_writer
 from lightning_lstm.callbacks.spike_evidence import save_batch, spike_record
 from lightning_lstm.model.module import logs_this_step
 from lightning_lstm.spikes.detector import SpikeDetector
-from lightning_lstm.spikes.diagnosis import diagnose
+from lightning_lstm.spikes.device_detector import DeviceSpikeDetector, as_kind
 from lightning_lstm.spikes.learning_rate import LearningRateHistory
+from lightning_lstm.spikes.norms import GradNormHistory
 from lightning_lstm.spikes.records import SpikeRecord
 from lightning_lstm.spikes.report import spike_markdown, summary_markdown
 
@@ -71,6 +72,10 @@ class LossSpikeCallback(Callback):
             trainer's ``log_every_n_steps``, so they line up with ``train/loss_step``; 0: none.
         max_saved_batches: at most this many batches are saved by ``save_batch``.
         max_text_entries: at most this many per-spike text entries in TensorBoard (spikes.json has all).
+        on_device: keep the rolling windows on the training device and decide there, reading the verdicts on the
+            host one step late (no host sync per step; ``skip`` and ``stop`` still read one flag per step, as the
+            update waits for them); ``null``: on any accelerator, not on the CPU (where a read costs nothing and
+            the host detector is ~100x cheaper than torch ops).
     """
 
     def __init__(
@@ -80,13 +85,14 @@ class LossSpikeCallback(Callback):
         threshold: float = 6.0,
         relative_floor: float = 0.1,
         grad_norm_threshold: float = 6.0,
-        actions: list[Action] = ["log"],  # noqa: B006 - literal default for the CLI
+        actions: list[Action] = ["log"],
         act_on: ActOn = "loss",
         stop_after: int = 10,
         top_windows: int = 5,
         log_every_n_steps: int | None = None,
         max_saved_batches: int = 20,
         max_text_entries: int = 100,
+        on_device: bool | None = None,
     ) -> None:
         unknown = [a for a in actions if a not in ACTIONS]
         if unknown:
@@ -98,8 +104,10 @@ class LossSpikeCallback(Callback):
                 raise ValueError(f"spikes.{key} must be >= 1, got {value}")
         if log_every_n_steps is not None and log_every_n_steps < 0:
             raise ValueError(f"spikes.log_every_n_steps must be >= 0, got {log_every_n_steps}")
+        self.on_device = on_device
         self.loss_detector = SpikeDetector(window, warmup, threshold, relative_floor)
         self.grad_detector = SpikeDetector(window, warmup, grad_norm_threshold, relative_floor)
+        self._deferred = spike_pending.DeferredDecisions()
         self.actions = set(actions) | {"log"}
         self.act_on = act_on
         self.stop_after = stop_after
@@ -109,6 +117,9 @@ class LossSpikeCallback(Callback):
         self.max_text_entries = max_text_entries
         self.records: list[SpikeRecord] = []
         self.lrs = LearningRateHistory()
+        self.norms = GradNormHistory()
+        self.history = spike_figure.LossHistory()  # per-step loss and threshold: the "loss with spikes" figure
+        self.context = None  # the diagnosis' RunContext of the last fit (set at its end)
         self.saved_batches = 0
         self.stop_reason: str | None = None
         self.epochs_seen = 0
@@ -119,7 +130,9 @@ class LossSpikeCallback(Callback):
         self._last_step: Mapping | None = None  # the module's step dict already scored (never score one twice)
         self._pending: tuple[int, torch.Tensor, float] | None = None  # loss-only mode: step, grad norm, lr
         self._stop_saved = False
+        self._interrupted = False  # set by on_exception: on_train_end then writes without a collective
         self._run_dir: Path | None = None
+        self._trainer: pl.Trainer | None = None
         self._layout_written_to: Path | None = None
         self._log_every = log_every_n_steps or 0
 
@@ -128,14 +141,17 @@ class LossSpikeCallback(Callback):
         if stage != "fit":
             return
         self.per_window, self._module_grad_norm = spike_contracts(trainer, pl_module, self.actions)
+        device = self.on_device if self.on_device is not None else pl_module.device.type != "cpu"
+        self.loss_detector, self.grad_detector = (as_kind(d, device) for d in (self.loss_detector, self.grad_detector))
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._run_dir = run_dir(trainer)  # a collective under DDP: here, on every rank
-        self._stop_saved = False
+        self._trainer = trainer  # for decisions settled in state_dict
+        self._stop_saved = self._interrupted = False
         self._log_every = trainer.log_every_n_steps if self.log_every_n_steps is None else self.log_every_n_steps
         writer = tensorboard_writer(trainer)
         if writer is not None and self._layout_written_to != self._run_dir:  # once per run folder
-            writer.add_custom_scalars(spike_tensorboard.STABILITY_LAYOUT)
+            spike_tensorboard.write_layout(writer)
             self._layout_written_to = self._run_dir
 
     def on_train_batch_start(
@@ -167,6 +183,7 @@ class LossSpikeCallback(Callback):
             loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
             if isinstance(loss, torch.Tensor):
                 self._decide(trainer, loss.detach() * trainer.accumulate_grad_batches, grad_norm, lr, step, None, None)
+        self._settle_deferred(trainer, keep_last=True)  # the previous step's device decision: its copy is done
         self._batch = None
         if self.stop_reason is not None and not self._stop_saved:
             self._stop_saved = True
@@ -176,31 +193,57 @@ class LossSpikeCallback(Callback):
             if trainer.is_global_zero:
                 log.warning("%s", self.stop_reason)
 
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        # Ctrl-C, SIGTERM, an error: the report so far, from rank zero alone (no collective: other ranks may be gone).
+        if self._run_dir is None:
+            return
+        self.stop_reason = self.stop_reason or f"{type(exception).__name__} at global step {trainer.global_step}"
+        self._interrupted = True
+        try:
+            self.on_train_end(trainer, pl_module)
+        except OSError as err:  # e.g. a full disk: keep the run's own error
+            log.warning("no spikes.json: %s", err)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._settle_deferred(trainer, keep_last=False)  # records name the epoch they happened in
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        ranks = spike_summary.rank_decisions(trainer, self.records)  # a collective: before rank zero goes on alone
+        self._settle_deferred(trainer, keep_last=False)
+        # a collective (before rank zero goes on alone), except after an exception
+        ranks = [] if self._interrupted else spike_summary.rank_decisions(trainer, self.records)
         if not trainer.is_global_zero:
             return
-        sentences = diagnose(self.records, spike_summary.run_context(trainer, self.epochs_seen, self.lrs))
-        summary = summary_markdown(self.records, trainer.global_step, self.epochs_seen, sentences, self.stop_reason)
+        losses = self.loss_detector.state_dict()["values"]  # the rolling window: the loss the run ended at
+        self.context, findings, sentences = spike_summary.diagnose_run(
+            trainer, self.epochs_seen, self.lrs, self.norms, losses, self.records
+        )
+        left_out = max(0, len(self.records) - self.max_text_entries)  # beyond the per-spike report's cap
+        summary = summary_markdown(self.records, trainer.global_step, self.epochs_seen, sentences, self.stop_reason,
+                                   left_out)  # fmt: skip
         writer = tensorboard_writer(trainer)
+        folder = self._run_dir or run_dir(trainer)
+        spike_figure.write_loss_figure(writer, folder, self.history, self.records, trainer.global_step)
         if writer is not None:
             writer.add_text("spikes/summary", summary, trainer.global_step)
             writer.add_text("spikes/diagnosis", "\n\n".join(sentences), trainer.global_step)
             writer.flush()
-        path = (self._run_dir or run_dir(trainer)) / "spikes.json"
+        path = folder / "spikes.json"
         spike_summary.write_report(
             path, trainer, self.records, epochs=self.epochs_seen, stop_reason=self.stop_reason,
-            sentences=sentences, settings=self._settings(), ranks=ranks,
+            sentences=sentences, settings=self._settings(), ranks=ranks, findings=findings,
         )  # fmt: skip
         log.info("Loss spikes: %s", summary.replace("\n\n", "\n"))
 
     # -- state -----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        self._settle_deferred(None, keep_last=False)
         return {
             "loss_detector": self.loss_detector.state_dict(),
             "grad_detector": self.grad_detector.state_dict(),
             "records": [r.to_dict() for r in self.records],
             **self.lrs.state_dict(),
+            "grad_norms": self.norms.state_dict(),
+            "loss_history": self.history.state_dict(),
             "saved_batches": self.saved_batches,
             "epochs_seen": self.epochs_seen,
         }
@@ -210,6 +253,9 @@ class LossSpikeCallback(Callback):
         self.grad_detector.load_state_dict(state_dict["grad_detector"])
         self.records = [SpikeRecord.from_dict(r) for r in state_dict["records"]]
         self.lrs.load_state_dict(state_dict)
+        if "grad_norms" in state_dict:  # checkpoints written before the norm history was kept have none
+            self.norms.load_state_dict(state_dict["grad_norms"])
+        self.history.load_state_dict(state_dict.get("loss_history"))  # None in checkpoints from before it was kept
         self.saved_batches = state_dict.get("saved_batches", 0)
         self.epochs_seen = state_dict.get("epochs_seen", 0)
 
@@ -226,24 +272,46 @@ class LossSpikeCallback(Callback):
         values = torch.stack([loss_t.float(), grad_t.float().to(loss_t.device)])
         if trainer.world_size > 1:
             gathered = trainer.strategy.all_gather(values)  # (W, 2): every rank's loss; grad norms are equal
-            loss, grad_norm = float(gathered[:, 0].mean()), float(gathered[0, 1])
+            values = torch.stack([gathered[:, 0].mean(), gathered[0, 1]])
+        context = dict(lr=lr, step=step, batch_idx=self._batch_idx, window_step=window_step, batch=self._batch)
+        if not isinstance(self.loss_detector, DeviceSpikeDetector):
+            loss, grad_norm = values.tolist()  # the host decision: one read per step (free on the CPU)
+            verdict, grad = self.loss_detector.update(loss), self.grad_detector.update(grad_norm)
+            spike = verdict.is_spike or not math.isfinite(grad_norm) or (self.act_on != "loss" and grad.is_spike)
+            self._settle(trainer, verdict, grad, spike, optimizer, **context)
+            return
+        loss_v, grad_v = self.loss_detector.update(values[0]), self.grad_detector.update(values[1])  # on the device
+        spike_t = loss_v.is_spike | ~torch.isfinite(grad_v.value) | (grad_v.is_spike & (self.act_on != "loss"))
+        packed = spike_pending.pack(loss_v, grad_v, spike_t)  # (13,) float64 on the device
+        if optimizer is not None and self.actions & {"skip", "stop"}:  # the update waits for the decision
+            self._settle(trainer, *spike_pending.unpack(packed.tolist()), optimizer, **context)
         else:
-            loss, grad_norm = values.tolist()  # the one host sync the decision needs
+            self._deferred.start(packed, **context)
+
+    def _settle_deferred(self, trainer: pl.Trainer | None, keep_last: bool) -> None:
+        trainer = trainer or self._trainer
+        for pending, values in self._deferred.due(keep_last):
+            context = {k: getattr(pending, k) for k in ("lr", "step", "batch_idx", "window_step", "batch")}
+            self._settle(trainer, *spike_pending.unpack(values), None, **context)
+
+    def _settle(self, trainer, verdict, grad, spike, optimizer, *, lr, step, batch_idx, window_step, batch) -> None:
+        """Acts on one scored step on the host: history, records and actions; ``optimizer`` None: update done."""
+        loss, grad_norm = verdict.value, grad.value
         self.epochs_seen = max(self.epochs_seen, trainer.current_epoch + 1)
         self.lrs.update(lr, step)
-        verdict, grad = self.loss_detector.update(loss), self.grad_detector.update(grad_norm)
-        spike = verdict.is_spike or not math.isfinite(grad_norm) or (self.act_on != "loss" and grad.is_spike)
+        self.norms.update(grad_norm, trainer.gradient_clip_val or None)
+        self.history.append(step, loss, verdict, self.loss_detector.threshold, trainer.current_epoch)
         if spike:
             record = spike_record(
-                trainer, step, self._batch_idx, loss, verdict, self.loss_detector.threshold, grad_norm, grad, lr,
-                windows=window_step, batch=self._batch, top_windows=self.top_windows,
+                trainer, step, batch_idx, loss, verdict, self.loss_detector.threshold, grad_norm, grad, lr,
+                windows=window_step, batch=batch, top_windows=self.top_windows,
             )  # fmt: skip
             if "skip" in self.actions and optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)  # no gradient, no update: optimizers skip such parameters
                 record.skipped = True
             if "save_batch" in self.actions and self.saved_batches < self.max_saved_batches:
                 self.saved_batches += 1
-                save_batch(trainer, self._batch, record, self._run_dir or run_dir(trainer))
+                save_batch(trainer, batch, record, self._run_dir or run_dir(trainer))
             self.records.append(record)
             self._report(trainer, record)
             if "stop" in self.actions and len(self.records) >= self.stop_after and self.stop_reason is None:
@@ -261,7 +329,7 @@ class LossSpikeCallback(Callback):
                 series = spike_tensorboard.detector_values(
                     verdict, grad, self.loss_detector.threshold, self.grad_detector.threshold, spike, len(self.records)
                 )
-                spike_tensorboard.write_scalars(writer, series, step)
+                spike_tensorboard.write_scalars(writer, series, step, spike_tensorboard.clip_norm(trainer))
 
     def _report(self, trainer: pl.Trainer, record: SpikeRecord) -> None:
         if not trainer.is_global_zero:

@@ -25,7 +25,9 @@ class ForecastWriter(BasePredictionWriter):
     Columns: ``window_id``, ``series``, ``forecast_origin`` (last input timestamp), ``timestamp`` (of the forecast
     step: the series' time step after the last observation in forecast mode, the real row in backtests), ``step``
     (1..H), then one ``<target>`` column per target on the original scale, and in backtests ``<target>_true`` beside
-    it. Timestamps are datetimes (typed in Parquet, ISO text in CSV) or integer steps.
+    it, empty where ``data.missing`` filled the target (``predict_step`` returns such truth as NaN: it is no
+    observation, and a score computed from the file leaves it out). Timestamps are datetimes (typed in Parquet, ISO
+    text in CSV) or integer steps.
 
     Needs data that places windows in time (:class:`~.contracts.ForecastData`) and a ``predict_step`` that returns
     ``window_id`` and ``forecast`` (``(B, H, T)``, original scale), and ``truth`` in backtests; other data is an
@@ -34,15 +36,23 @@ class ForecastWriter(BasePredictionWriter):
     Args:
         output_path: file to write; relative paths land in the run folder. ``.csv`` or ``.parquet`` (needs pyarrow).
         overwrite: replace an existing file; otherwise an existing file is an error and is kept intact.
+        ensemble: more checkpoints (other seeds of the same data and config) whose forecasts are averaged with the
+            ``--ckpt_path`` model's (:mod:`lightning_lstm.model.ensemble`); empty: that model alone.
     """
 
-    def __init__(self, output_path: str = "predictions.csv", overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        output_path: str = "predictions.csv",
+        overwrite: bool = False,
+        ensemble: list[str] = [],
+    ) -> None:
         super().__init__(write_interval="epoch")
         suffix = Path(output_path).suffix.lower()
         if suffix not in (".csv", ".parquet"):
             raise ValueError(f"predictions.output_path must end in .csv or .parquet, got {output_path!r}")
         self.output_path = output_path
         self.overwrite = overwrite
+        self.ensemble = list(ensemble)
         self.written: Path | None = None
 
     def resolve_path(self, trainer: pl.Trainer) -> Path:
@@ -72,12 +82,22 @@ class ForecastWriter(BasePredictionWriter):
                     f"predictions.output_path: folder {path.parent} is not writable ({err.strerror or err}); "
                     "choose another path"
                 ) from err
+        if self.ensemble:
+            self._add_ensemble(trainer, pl_module)
+
+    def _add_ensemble(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not hasattr(pl_module, "add_ensemble_members") or not trainer.ckpt_path:
+            raise ValueError(
+                "predictions.ensemble averages checkpoints with the --ckpt_path model: give --ckpt_path, and predict "
+                f"with the package's LSTMForecaster (got {type(pl_module).__name__})"
+            )
+        pl_module.add_ensemble_members(self.ensemble, trainer.datamodule.state_dict())
+        log.info("averaging the forecasts of %s and %s", trainer.ckpt_path, self.ensemble)
 
     def write_on_epoch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Any, batch_indices: Any
     ) -> None:
-        batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
-        local = {key: torch.cat([b[key] for b in batches]).cpu().numpy() for key in batches[0]} if batches else {}
+        local = collect_outputs(predictions)
         parts = [part for part in gather_objects(local) if part]  # every rank's outputs (one process: its own)
         local = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]} if parts else {}
         path = self.resolve_path(trainer)  # trainer.log_dir is a collective: every rank must ask, not just rank zero
@@ -90,6 +110,15 @@ class ForecastWriter(BasePredictionWriter):
             table.to_csv(path, index=False)
         self.written = path
         log.info("wrote %d forecasts of %d windows to %s", len(table), table["window_id"].nunique(), path)
+        truth = [f"{name}_true" for name in trainer.datamodule.target_columns if f"{name}_true" in table]
+        empty = int(table[truth].isna().to_numpy().sum()) if truth else 0
+        if empty:  # NaN truth: a target value data.missing filled (the model's observed mask), never an observation
+            log.info(
+                "%s: %d of %d truth values are empty: data.missing filled them, they were not observed",
+                path,
+                empty,
+                len(table) * len(truth),
+            )
 
     @staticmethod
     def build_table(datamodule: ForecastData, outputs: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -126,6 +155,13 @@ class ForecastWriter(BasePredictionWriter):
             if not forecast_mode:
                 table[f"{name}_true"] = outputs["truth"][order][:, :, t].reshape(-1)
         return table
+
+
+def collect_outputs(predictions: list) -> dict[str, np.ndarray]:
+    """``predict_step`` outputs (a list of batch dicts, or one such list per dataloader: the first is taken) joined
+    per key into numpy arrays; ``{}`` without batches. The input of :meth:`ForecastWriter.build_table`."""
+    batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+    return {key: torch.cat([b[key] for b in batches]).cpu().numpy() for key in batches[0]} if batches else {}
 
 
 def as_times(frame: Any, times: np.ndarray) -> np.ndarray:

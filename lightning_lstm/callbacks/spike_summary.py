@@ -1,6 +1,7 @@
 """The spike callback's end of fit: what the run looked like (for the diagnosis), each rank's view, ``spikes.json``.
 
-``spikes.json`` keys: ``total_steps``, ``epochs``, ``stop_reason``, ``diagnosis`` (sentences), ``settings`` (the
+``spikes.json`` keys: ``total_steps``, ``epochs``, ``stop_reason``, ``diagnosis`` (sentences), ``findings`` (each
+cause with its evidence, confidence, advice, config overlay and named values), ``settings`` (the
 detector's), ``ranks`` (each rank's count, skips and a digest of its spike steps: they must agree), ``spikes``
 (every :class:`~lightning_lstm.spikes.records.SpikeRecord`).
 """
@@ -18,8 +19,12 @@ import lightning.pytorch as pl
 
 from lightning_lstm.callbacks.contracts import BatchSettings, loader_shuffles
 from lightning_lstm.callbacks.run_io import gather_objects
-from lightning_lstm.spikes.diagnosis import RunContext
+from lightning_lstm.callbacks.spike_context import data_evidence
+from lightning_lstm.checkpoint_io import write_atomically
+from lightning_lstm.spikes.causes import find_causes
+from lightning_lstm.spikes.diagnosis import Finding, RunContext, diagnose, findings_dicts
 from lightning_lstm.spikes.learning_rate import LearningRateHistory
+from lightning_lstm.spikes.norms import GradNormHistory, median_or_none
 from lightning_lstm.spikes.records import SpikeRecord
 
 log = logging.getLogger(__name__)
@@ -31,8 +36,17 @@ def batches_per_epoch(trainer: pl.Trainer) -> int | None:
     return int(batches) if math.isfinite(batches) else None
 
 
-def run_context(trainer: pl.Trainer, epochs_seen: int, lrs: LearningRateHistory) -> RunContext:
-    """The run as the diagnosis needs it: batches from the training DataLoader, outliers from the data's hparams."""
+def run_context(
+    trainer: pl.Trainer,
+    epochs_seen: int,
+    lrs: LearningRateHistory,
+    norms: GradNormHistory | None = None,
+    final_loss: float | None = None,
+    records: list[SpikeRecord] | None = None,
+) -> RunContext:
+    """The run as the diagnosis needs it: batches from the training DataLoader, outliers from the data's hparams,
+    the gradient-norm distribution, and what the data add (:func:`~.spike_context.data_evidence`: the values inside
+    the spikes' windows, the targets' level, what outlier clipping would cut)."""
     loader = trainer.train_dataloader
     settings = loader if isinstance(loader, BatchSettings) else None
     batch_size = int(settings.batch_size or 1) if settings is not None else 1
@@ -56,7 +70,25 @@ def run_context(trainer: pl.Trainer, epochs_seen: int, lrs: LearningRateHistory)
         lr_initial=lrs.initial or 0.0,
         total_steps=trainer.global_step,
         lr_increased_steps=list(lrs.increased_steps),
+        grad_norm_quantiles=norms.quantiles() if norms is not None else {},
+        clip_engaged_steps=norms.clipped if norms is not None else None,
+        final_loss=final_loss if final_loss is not None and math.isfinite(final_loss) else None,
+        **data_evidence(trainer.datamodule, records or []),
     )
+
+
+def diagnose_run(
+    trainer: pl.Trainer,
+    epochs_seen: int,
+    lrs: LearningRateHistory,
+    norms: GradNormHistory,
+    losses: list[float],
+    records: list[SpikeRecord],
+) -> tuple[RunContext, list[Finding], list[str]]:
+    """The run's context, the rules' findings and the diagnosis sentences (``losses``: the detector's last window)."""
+    context = run_context(trainer, epochs_seen, lrs, norms, median_or_none(losses), records)
+    findings = find_causes(records, context)
+    return context, findings, diagnose(records, context, findings)
 
 
 def rank_decisions(trainer: pl.Trainer, records: list[SpikeRecord]) -> list[dict[str, Any]]:
@@ -81,19 +113,23 @@ def write_report(
     sentences: list[str],
     settings: dict[str, Any],
     ranks: list[dict[str, Any]],
+    findings: list[Finding] | None = None,
 ) -> None:
-    """Writes ``spikes.json`` (rank zero); logs an error when the ranks' decisions differ."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Writes ``spikes.json`` (rank zero, atomically: a kill or a full disk never leaves half a file); logs an error
+    when the ranks' decisions differ."""
     report = {
         "total_steps": trainer.global_step,
         "epochs": epochs,
         "stop_reason": stop_reason,
         "diagnosis": sentences,
+        "findings": findings_dicts(findings or []),
         "settings": settings,
         "ranks": ranks,
         "spikes": [r.to_dict() for r in records],
     }
-    path.write_text(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2).encode()
+    key = "trainer.logger.init_args.save_dir" if trainer.logger is not None else "trainer.default_root_dir"
+    write_atomically(path, lambda file: file.write(text), key)
     if len({(r["spikes"], r["skipped"], r["steps_digest"]) for r in ranks}) > 1:
         log.error("the ranks disagree on the loss spikes (a bug, please report): %s", ranks)
 

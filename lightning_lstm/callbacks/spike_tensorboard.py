@@ -4,11 +4,16 @@ The dashboard charts series that are already logged (``train/loss_step`` and ``t
 the learning rates by ``LearningRateMonitor``) beside the detector's series, which are the only new tags. The
 detector's series are written at the same steps Lightning writes the step metrics (see
 :func:`lightning_lstm.model.module.logs_this_step`), and at every spike step.
+
+One chart per scale: the loss with its threshold; the 0/1 spike marker alone (on the loss's axis a loss of 0.002
+could not be read); the gradient norm with its threshold and ``trainer.gradient_clip_val`` (norm clipping only).
+The "loss with spikes" image beside it is :mod:`.spike_figure`'s.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 from lightning_lstm.spikes.detector import SpikeVerdict
 
@@ -22,6 +27,9 @@ SCALAR_TAGS = {
 }
 """The detector's series, written by this callback."""
 
+CLIP_TAG = "stability/grad_clip_val"
+"""``trainer.gradient_clip_val``, written beside them when it clips the norm: a line on the norm's chart."""
+
 LOGGED_TAGS = {
     "loss": "train/loss_step",
     "grad_norm": "train/grad_norm",
@@ -29,18 +37,66 @@ LOGGED_TAGS = {
 }
 """Series other parts already log, charted in the dashboard (custom-scalar chart tags are regexes)."""
 
+
+def exact(tag: str) -> str:
+    """A chart regex for exactly ``tag``: unanchored, ``stability/spike`` would chart ``stability/spike_count`` too."""
+    return f"^{re.escape(tag)}$"
+
+
 STABILITY_LAYOUT = {
     "Stability": {
-        "loss and its spike threshold": ["Multiline", [LOGGED_TAGS["loss"], SCALAR_TAGS["loss_threshold"]]],
-        "gradient norm before clipping": [
+        "loss and its spike threshold": [
             "Multiline",
-            [LOGGED_TAGS["grad_norm"], SCALAR_TAGS["grad_norm_threshold"]],
+            [exact(LOGGED_TAGS["loss"]), exact(SCALAR_TAGS["loss_threshold"])],
         ],
-        "robust scores (z, median/MAD)": ["Multiline", [SCALAR_TAGS["loss_score"], SCALAR_TAGS["grad_norm_score"]]],
+        "spike marker (1 at a spike step)": ["Multiline", [exact(SCALAR_TAGS["spike"])]],
+        "gradient norm before clipping, its threshold and the clip value": [
+            "Multiline",
+            [
+                exact(LOGGED_TAGS["grad_norm"]),
+                exact(SCALAR_TAGS["grad_norm_threshold"]),
+                exact(CLIP_TAG),
+            ],
+        ],
         "learning rate": ["Multiline", [LOGGED_TAGS["lr"]]],
-        "spikes (marker and running count)": ["Multiline", [SCALAR_TAGS["spike"], SCALAR_TAGS["spike_count"]]],
+        "robust scores (z, median/MAD)": [
+            "Multiline",
+            [exact(SCALAR_TAGS["loss_score"]), exact(SCALAR_TAGS["grad_norm_score"])],
+        ],
+        "spikes so far": ["Multiline", [exact(SCALAR_TAGS["spike_count"])]],
     }
 }
+"""Category -> chart title -> (chart type, tag regexes), in display order."""
+
+
+def layout_proto(layout: dict = STABILITY_LAYOUT):
+    """``layout`` as TensorBoard's custom-scalars proto with every category open (``closed=False``)."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    categories = []
+    for title, charts in layout.items():
+        cards = [
+            layout_pb2.Chart(title=name, multiline=layout_pb2.MultilineChartContent(tag=tags))
+            for name, (_, tags) in charts.items()
+        ]
+        categories.append(layout_pb2.Category(title=title, chart=cards, closed=False))
+    return layout_pb2.Layout(category=categories)
+
+
+def write_layout(writer) -> None:
+    """Writes the Stability layout (:data:`STABILITY_LAYOUT`, open) to a ``SummaryWriter``'s run."""
+    from torch.utils.tensorboard.summary import custom_scalars
+
+    summary = custom_scalars({})  # the plugin's summary (tag, metadata), with the open layout as its payload
+    del summary.value[0].tensor.string_val[:]
+    summary.value[0].tensor.string_val.append(layout_proto().SerializeToString())
+    writer._get_file_writer().add_summary(summary)  # what SummaryWriter.add_custom_scalars does with its own proto
+
+
+def clip_norm(trainer) -> float | None:
+    """``trainer.gradient_clip_val`` when it clips the norm (the chart's units), else ``None``."""
+    value, algorithm = trainer.gradient_clip_val, trainer.gradient_clip_algorithm
+    return float(value) if value and str(algorithm or "norm") == "norm" else None
 
 
 def finite_or_zero(value: float | None) -> float:
@@ -62,10 +118,14 @@ def detector_values(
     }
 
 
-def write_scalars(writer, values: dict[str, float], step: int) -> None:
-    """Writes one step's detector series (keys of :data:`SCALAR_TAGS`), one ``add_scalar`` each.
+def write_scalars(writer, values: dict[str, float], step: int, clip_val: float | None = None) -> None:
+    """Writes one step's detector series (keys of :data:`SCALAR_TAGS`), one ``add_scalar`` each, and the gradient
+    clip value (:func:`clip_norm`) when it is set, so the norm chart draws it as a line.
 
-    Six events per written step: each costs TensorBoard's writer thread ~0.1 ms of CPU (its CRC is pure Python).
+    Six or seven events per written step: each costs TensorBoard's writer thread ~0.1 ms of CPU (its CRC is pure
+    Python).
     """
     for key, value in values.items():
         writer.add_scalar(SCALAR_TAGS[key], finite_or_zero(value), step)
+    if clip_val is not None:
+        writer.add_scalar(CLIP_TAG, clip_val, step)

@@ -1,35 +1,62 @@
 """The command line: LightningCLI with the package's DataModule, LightningModule and always-on callbacks.
 
-``python -m lightning_lstm fit --config configs/default.yaml`` (also ``validate``, ``test``, ``predict``,
+``python -m lightning_lstm fit --config configs/default.yaml`` (also ``validate``, ``test``, ``predict``, ``doctor``,
 ``--print_config``). Each always-on callback has its own config group: ``checkpoint``, ``lr_monitor``,
 ``spikes``, ``forecast_plot``, ``predictions``; ``runtime`` holds the allocator and thread settings.
 ``--ckpt_path last`` finds the newest ``last.ckpt`` under ``<save_dir>/<name>/version_*/checkpoints/`` (see
-lightning_lstm/cli/checkpoints.py).
+lightning_lstm/cli/checkpoints.py). Every checkpoint is written atomically (lightning_lstm/checkpoint_io.py: the
+trainer gets :class:`AtomicCheckpointIO` unless ``trainer.plugins`` names another CheckpointIO), and ``last.ckpt``
+follows every epoch (lightning_lstm/callbacks/checkpoint.py).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lightning_lstm.callbacks import ForecastPlot, ForecastWriter, LossSpikeCallback
+from lightning_lstm.callbacks import ForecastPlot, ForecastWriter, LossSpikeCallback, RunCheckpoint
+from lightning_lstm.checkpoint_io import with_atomic_checkpoint_io
 from lightning_lstm.cli.checkpoints import (
     SPECIAL_PATHS,
     check_readable,
     monitor_train_loss_without_validation,
+    prepare_run_folders,
     resolve_ckpt_path,
 )
+from lightning_lstm.cli.doctor import DoctorSubcommand
+from lightning_lstm.cli.errors import exit_status
+from lightning_lstm.cli.optimizer_args import recorded_class_switches, warn_carried_init_args
+from lightning_lstm.cli.run_folder import RunFolder, check_predict_written
+from lightning_lstm.cli.run_logger import (
+    RunLogger,
+    defer_config_save,
+    follow_checkpoint_run,
+    save_deferred_config,
+    without_checkpointing,
+)
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
+from lightning_lstm.distributed import silence_synced_metric_advice
 from lightning_lstm.model.module import LSTMForecaster, validation_runs
 from lightning_lstm.runtime.setup import apply_runtime
 
 
-class LightningLSTMCLI(LightningCLI):
+class LightningLSTMCLI(DoctorSubcommand, LightningCLI):
     """LightningCLI that links the data's sizes to the model and adds the project's callbacks as config groups."""
+
+    def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """LightningCLI's trainer, model and data groups; ``data.dataframe`` (Python only) is no option or key."""
+        parser.add_lightning_class_args(self.trainer_class, "trainer")
+        parser.set_defaults({"trainer." + k: v for k, v in self.trainer_defaults.items() if k != "callbacks"})
+        parser.add_lightning_class_args(self._model_class, "model", subclass_mode=self.subclass_mode_model)
+        data = self._datamodule_class
+        parser.add_class_arguments(data, "data", fail_untyped=False, sub_configs=True, skip={"dataframe"})
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -45,7 +72,7 @@ class LightningLSTMCLI(LightningCLI):
             default=None,
             help="torch threads per process; default: OMP_NUM_THREADS, else the usable CPUs divided by ranks per node.",
         )
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/loss",
@@ -64,7 +91,14 @@ class LightningLSTMCLI(LightningCLI):
         # Sizes the model needs come from the data config, without running setup() (Lightning issue #17275).
         parser.link_arguments("data.num_features", "model.input_size", apply_on="instantiate")
         parser.link_arguments("data.num_targets", "model.num_targets", apply_on="instantiate")
+        parser.link_arguments("data.num_known_features", "model.future_size", apply_on="instantiate")
         parser.link_arguments("data.horizon", "model.horizon", apply_on="parse")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        with recorded_class_switches() as switches:  # name what a new optimizer/scheduler class inherits
+            super().parse_arguments(parser, args)
+        config = self.config.get(self.config.get("subcommand") or "", self.config)
+        warn_carried_init_args(config, switches, sys.argv[1:] if args is None else args)
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads the checkpoint's hyperparameters while parsing: refuse a corrupt file by name first.
@@ -77,12 +111,48 @@ class LightningLSTMCLI(LightningCLI):
     def _resolve_ckpt_path(self) -> None:
         config = self.config_init[self.subcommand]
         config["ckpt_path"] = resolve_ckpt_path(self.trainer, config.get("ckpt_path"))
+        follow_checkpoint_run(self.trainer, config["ckpt_path"], self.subcommand)  # the checkpoint's run folder
+        self._deferred_config = defer_config_save(self.trainer)  # an existing config.yaml: rewritten on success only
+        self._run_folder = RunFolder(self.trainer)  # where this subcommand writes, before it writes
+
+    def _instantiate_trainer(self, config: dict, callbacks: list) -> pl.Trainer:
+        trainer = super()._instantiate_trainer(config, without_checkpointing(config, callbacks))
+        if isinstance(trainer.logger, RunLogger):
+            trainer.logger.follow_root_dir(trainer.default_root_dir)
+        return trainer
+
+    def instantiate_trainer(self, **kwargs) -> pl.Trainer:
+        plugins = self._get(self.config_init, "trainer", default={}).get("plugins")
+        kwargs.setdefault("plugins", with_atomic_checkpoint_io(plugins))
+        return super().instantiate_trainer(**kwargs)
 
     def before_fit(self) -> None:
+        prepare_run_folders(self.trainer)
         self._resolve_ckpt_path()
         monitor_train_loss_without_validation(self.trainer, validation_runs(self.trainer, self.datamodule))
 
     before_validate = before_test = before_predict = _resolve_ckpt_path
+
+    def after_predict(self) -> None:
+        check_predict_written(self.trainer)  # predict never ends with status 0 without its output
+        self._save_deferred_config()
+
+    def _save_deferred_config(self) -> None:
+        save_deferred_config(self.trainer, getattr(self, "_deferred_config", None), self.subcommand)
+
+    after_fit = after_validate = after_test = _save_deferred_config
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        # A failed run, or a predict writing elsewhere, leaves no run folder of bookkeeping only (cli/run_folder.py).
+        self._run_folder: RunFolder | None = None
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            if self._run_folder is not None:
+                self._run_folder.clean_up(subcommand, failed=True)
+            raise
+        if self._run_folder is not None:
+            self._run_folder.clean_up(subcommand, failed=False)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -100,15 +170,29 @@ def configure_logging() -> None:
         package.setLevel(logging.INFO)
 
 
-def main(args: list[str] | None = None, run: bool = True) -> LightningLSTMCLI:
-    """Build the CLI (``args`` default to ``sys.argv``); the same entry point as the ``lightning-lstm`` script."""
+def build_cli(args: list[str] | None = None, run: bool = True) -> LightningLSTMCLI:
+    """Build the CLI (``args`` default to ``sys.argv``) and, with ``run``, run its subcommand; errors propagate.
+
+    For tests and Python callers that want the CLI object (``cli.trainer``, ``cli.model``); the console script is
+    :func:`main`.
+    """
     configure_logging()
-    return LightningLSTMCLI(
-        LSTMForecaster,
-        TimeSeriesDataModule,
-        trainer_class=pl.Trainer,
-        save_config_kwargs={"overwrite": True},
-        auto_configure_optimizers=False,
-        args=args,
-        run=run,
-    )
+    silence_synced_metric_advice()
+    try:
+        return LightningLSTMCLI(
+            LSTMForecaster,
+            TimeSeriesDataModule,
+            trainer_class=pl.Trainer,
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+            args=args,
+            run=run,
+        )
+    except SIGTERMException as stopped:  # a SystemExit with code None: the shell would see success
+        raise SystemExit(128 + signal.SIGTERM) from stopped
+
+
+def main(args: list[str] | None = None) -> int:
+    """The ``lightning-lstm`` script and ``python -m lightning_lstm``: exit status 0 on success, 2 with one message on
+    a user error, 1 with the traceback on a bug (lightning_lstm/cli/errors.py)."""
+    return exit_status(build_cli, args)

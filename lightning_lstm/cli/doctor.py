@@ -51,7 +51,7 @@ class DoctorSubcommand:
         namespace = self.config["doctor"]
         options = DoctorOptions(**dict(namespace["doctor"]))
         config = yaml.safe_load(self._subcommand_parsers["doctor"].dump(namespace))
-        run_doctor(config, options, command=shlex.join(["python -m lightning_lstm", *sys.argv[1:]]))
+        run_doctor(config, options, command="python -m lightning_lstm " + shlex.join(sys.argv[1:]))
 
 
 def _short(method: Any) -> str | None:

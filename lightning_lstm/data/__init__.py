@@ -1,10 +1,12 @@
 """Time series from a file to model batches, one module per stage, in the order :mod:`.datamodule` runs them.
 
-1. read: :mod:`.reading` (CSV, Parquet, memory-mapped ``.npy``) into a :mod:`.frame` ``SeriesFrame``;
+1. read: :mod:`.reading` (CSV, Parquet, memory-mapped ``.npy``) into a :mod:`.frame` ``SeriesFrame``; with
+   known-future inputs, :mod:`.known_future` sets each series' future rows (no target yet) apart;
 2. clean: :mod:`.timeline` (repeated timestamps, resampling, the time step) and :mod:`.missing` (NaN and gaps);
 3. split: :mod:`.splits` (chronological boundaries);
 4. fit statistics on the training span: :mod:`.outliers` (clip bounds), :mod:`.scaling`, gathered in
    :mod:`.statistics` (also their checkpoint entry), built on the chunked column helpers of :mod:`.column_stats`;
-5. windows: :mod:`.windows` (positions by index arithmetic) and :mod:`.dataset` (batches gathered from them);
+5. windows: :mod:`.windows` (positions by index arithmetic) and :mod:`.dataset` (batches gathered from them), with
+   the known-future block of :mod:`.known_future` (columns and the :mod:`.calendar` sin/cos pairs);
 6. loaders: :mod:`.loaders` (the resumable training order on one process, the shards of each rank under DDP).
 """

@@ -10,8 +10,7 @@ become missing values that ``data.missing: drop`` keeps out of every window. Det
 from __future__ import annotations
 
 import logging
-from itertools import pairwise
-from typing import Literal
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -20,41 +19,45 @@ from torch.utils.data import DataLoader
 
 from lightning_lstm.data.calendar import CalendarFeature
 from lightning_lstm.data.dataset import WindowDataset, WindowNorm
+from lightning_lstm.data.device_windows import DeviceWindows, train_loader
 from lightning_lstm.data.frame import SeriesFrame
+from lightning_lstm.data.gaps import DEFAULT_MAX_GAP, Gaps
 from lightning_lstm.data.known_future import KnownFuture
 from lightning_lstm.data.loaders import LoaderMode, window_loader
-from lightning_lstm.data.missing import MissingPolicy, finite_rows, handle_missing
+from lightning_lstm.data.missing import MissingPolicy, handle_missing
 from lightning_lstm.data.outliers import OutlierMethod, check_outlier_options
 from lightning_lstm.data.reading import bundled_series_path, read_frame
 from lightning_lstm.data.scaling import Scaler
 from lightning_lstm.data.splits import (
     SplitBoundaries,
     check_split_options,
+    check_split_windows,
     has_validation,
-    no_window_message,
     span_rows,
     split_boundaries,
     split_summary,
 )
 from lightning_lstm.data.statistics import FittedStatistics, data_state, fit_on_rank_zero, restore_statistics
 from lightning_lstm.data.timeline import DuplicatePolicy, infer_season_length
-from lightning_lstm.data.windows import WindowIndex, build_window_index, check_sizes, last_windows
+from lightning_lstm.data.windows import WindowIndex, check_predict_windows, check_sizes, split_windows
 
 log = logging.getLogger(__name__)
 
 PredictMode = Literal["forecast", "backtest"]
 PredictSplit = Literal["val", "test", "all"]
 LOADER_OPTIONS = ("batch_size", "num_workers", "shuffle", "drop_last", "pin_memory")  # data.* keys of window_loader
+READ_OPTIONS = ("time_column", "series_column", "duplicate_timestamps", "frequency", "csv_options", "dayfirst")
 
 
 class TimeSeriesDataModule(pl.LightningDataModule):
-    """Windows of one or many time series from a CSV, Parquet or ``.npy`` file, split in time order.
+    """Windows of one or many time series from a CSV, Parquet or ``.npy`` file or a DataFrame, split in time order.
 
     Every statistic (clip bounds, scaling) is fitted on the training span only and travels in the checkpoint, so
     ``predict`` on a new file uses the training statistics.
 
     Args:
         path: CSV, Parquet or ``.npy`` file; empty uses the bundled weekly Mauna Loa CO2 series.
+        dataframe: a pandas DataFrame instead of ``path`` (Python only: no CLI option, not saved in hparams.yaml).
         time_column: column with timestamps (or integer steps); ``null`` uses the row order.
         target_columns: columns to forecast.
         feature_columns: input columns (past covariates); default: the targets.
@@ -78,16 +81,21 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         clip_eval_inputs: clip validation/test/predict inputs too, as the model saw in training.
         clip_eval_targets: clip validation/test targets too (off: scores use the real values).
         missing: NaN/inf handling: ``error``, ``ffill``, ``interpolate``, or ``drop`` (skip windows that touch one).
+        max_gap: ``ffill`` / ``interpolate`` fill runs of at most this many missing steps (3: a dropped reading or
+            two, not a missing daily peak); a window touching a longer run is skipped; filled targets are not scored.
         duplicate_timestamps: rows sharing a timestamp: ``error``, or merge them with ``first``, ``last``, ``mean``.
         frequency: resample onto this pandas offset alias (``5min``) first; gaps become missing values.
+        csv_options: ``pandas.read_csv`` keyword arguments, e.g. ``{sep: ';', decimal: ','}``, ``{thousands: ','}``.
+        dayfirst: read text dates such as ``01/04/2012`` day first (1 April); ``val_start`` / ``test_start`` alike.
         season_length: steps per season for the seasonal-naive baseline; default inferred from the time step, 0 off.
-        window_norm: ``last`` feeds each window relative to its last input value (and forecasts relative to it),
-            so trending series never leave the training range; ``none`` feeds the scaled values.
+        window_norm: ``last`` feeds each window relative to its last input value (forecasts too): trending series
+            stay in the training range; ``none`` (default) feeds the scaled values. configs/default.yaml sets ``last``.
         batch_size: windows per batch.
         num_workers: DataLoader worker processes.
         shuffle: shuffle training windows each epoch.
         drop_last: drop the last, smaller training batch of each epoch.
         pin_memory: pin batches for faster host-to-GPU copies; default: when CUDA is available.
+        device_resident: gather the training windows on the training device from the series kept there (for GPUs).
         predict_mode: ``forecast`` the steps after each series' end, or ``backtest`` every window of ``predict_split``.
         predict_split: span scored by ``backtest``: ``val``, ``test`` or ``all``.
         backtest_stride: steps between forecast origins in ``backtest`` (``horizon``: every step forecast once).
@@ -96,6 +104,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
     def __init__(
         self,
         path: str | None = None,
+        dataframe: pd.DataFrame | None = None,
         time_column: str | None = "date",
         target_columns: list[str] = ["co2"],
         feature_columns: list[str] | None = None,
@@ -116,8 +125,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         clip_eval_inputs: bool = True,
         clip_eval_targets: bool = False,
         missing: MissingPolicy = "interpolate",
+        max_gap: int = DEFAULT_MAX_GAP,
         duplicate_timestamps: DuplicatePolicy = "error",
         frequency: str | None = None,
+        csv_options: dict[str, Any] | None = None,
+        dayfirst: bool = False,
         season_length: int | None = None,
         window_norm: WindowNorm = "none",
         batch_size: int = 64,
@@ -125,6 +137,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         shuffle: bool = True,
         drop_last: bool = False,
         pin_memory: bool | None = None,
+        device_resident: bool = False,
         predict_mode: PredictMode = "forecast",
         predict_split: PredictSplit = "test",
         backtest_stride: int = 1,
@@ -132,22 +145,24 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         super().__init__()
         check_sizes(1, lookback=lookback, horizon=horizon, stride=stride, batch_size=batch_size)
         check_sizes(1, backtest_stride=backtest_stride)
-        check_sizes(0, num_workers=num_workers, season_length=season_length)
+        check_sizes(0, num_workers=num_workers, season_length=season_length, max_gap=max_gap)
         if not target_columns:
             raise ValueError("data.target_columns must name at least one column")
         check_split_options(val_fraction, test_fraction, val_start, test_start)
         check_outlier_options(outliers, tuple(outlier_quantiles), outlier_k)
         self.known = KnownFuture(list(calendar), list(known_future_columns), list(target_columns), feature_columns)
-        self.save_hyperparameters()
+        if dataframe is not None and path:
+            raise ValueError("data: give a file as data.path or a pandas DataFrame as dataframe, not both")
+        self.save_hyperparameters(ignore=["dataframe"])  # no DataFrame in hparams.yaml: it shows path: null
         self.path = path or str(bundled_series_path())
+        self.source = self.path if dataframe is None else dataframe  # what setup reads
         self.target_columns = list(target_columns)
         self.feature_columns = list(feature_columns) if feature_columns else list(target_columns)
         self.columns = list(dict.fromkeys(self.target_columns + self.feature_columns + self.known.columns))
         self.frame: SeriesFrame | None = None
         self.bounds: SplitBoundaries | None = None
         self.stats: FittedStatistics | None = None
-        self.finite: np.ndarray | None = None
-        self.missing_counts: dict[str, int] = {}
+        self.gaps: Gaps | None = None  # the runs of missing values, filled or left missing
         self.restored = False  # statistics came from load_state_dict: setup never refits them
 
     # Sizes the model needs, known from the config alone (no setup()): LightningCLI links them to the model.
@@ -170,57 +185,41 @@ class TimeSeriesDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str) -> None:
         hp = self.hparams
+        forecast = stage == "predict" and hp.predict_mode == "forecast"  # no split needed to forecast past the end
         if self.frame is None:
-            self.frame = read_frame(
-                self.path, self.columns, hp.time_column, hp.series_column, hp.duplicate_timestamps, hp.frequency
-            )
+            self.frame = read_frame(self.source, self.columns, *(hp[key] for key in READ_OPTIONS))
             self.frame = self.known.take_future_rows(self.frame, self.target_columns)  # out of splits and filling
-            self.missing_counts = handle_missing(self.frame, hp.missing)
-            self.finite = finite_rows(self.frame.values) if hp.missing == "drop" else None
-        if stage == "predict" and hp.predict_mode == "forecast":
-            return  # statistics come from the checkpoint; no split is needed to forecast past the end
-        self.bounds = split_boundaries(self.frame, *self._split_options())
-        self._check_split_sizes()
+        if not forecast:
+            self.bounds = split_boundaries(self.frame, *self._split_options())
+        if self.gaps is None:  # filled once, from observations up to the end of each value's split
+            self.gaps = handle_missing(self.frame, hp.missing, hp.max_gap, self.bounds)
+        if stage == "predict":  # in setup, before any callback writes: no window, no output at all
+            split = "forecast" if forecast else hp.predict_split
+            check_predict_windows(self.window_index(split), self.frame, hp.lookback, hp.horizon, forecast)
+        if forecast:
+            return  # statistics come from the checkpoint
+        check_split_windows(self.frame, self.bounds, self.window_index, hp.lookback, hp.horizon, *self._split_options())
         if stage != "predict" and not self.restored:
             self.stats = fit_on_rank_zero(self._fit_statistics)  # under DDP: fitted on rank zero, sent to all ranks
-            summary = (self.frame, self.window_index, self.finite is not None, self.missing_counts, hp.missing)
-            for level, message in split_summary(*summary, self.stats.clipped):
+            targets = self.frame.column_index(self.target_columns)
+            summary = split_summary(self.frame, self.bounds, self.window_index, self.gaps, targets, self.stats.clipped)
+            for level, message in summary:
                 log.log(level, message)
 
     def _split_options(self) -> tuple[float, float, str | None, str | None]:
-        hp = self.hparams
-        return hp.val_fraction, hp.test_fraction, hp.val_start, hp.test_start
+        return self.hparams.val_fraction, self.hparams.test_fraction, self.hparams.val_start, self.hparams.test_start
 
     def _fit_statistics(self) -> FittedStatistics:
         hp, train = self.hparams, span_rows(self.frame, self.bounds, "train")
-        return FittedStatistics.fit(
-            self.frame, train, hp.scaler, hp.outliers, tuple(hp.outlier_quantiles), hp.outlier_k
-        )
-
-    def _check_split_sizes(self) -> None:
-        """Every split needs a window; the message gives the series' length and the length the splits need."""
-        hp = self.hparams
-        for split in ["train", "val", "test"] if self.has_validation else ["train", "test"]:
-            if len(self.window_index(split)) == 0:
-                options = (hp.lookback, hp.horizon, *self._split_options())
-                raise ValueError(no_window_message(self.frame, self.bounds, split, *options))
+        return FittedStatistics.fit(self.frame, train, hp.scaler, hp.outliers, (*hp.outlier_quantiles,), hp.outlier_k)
 
     def window_index(self, split: str, skip_missing: bool = True, stride: int | None = None) -> WindowIndex:
-        """Window positions of ``split`` (``train``, ``val``, ``test``, ``all`` or ``forecast``), every ``stride``
-        steps (default: ``data.stride`` for ``train``, else 1).
-
-        With ``missing: drop`` windows touching a missing value are left out, unless ``skip_missing`` is False.
-        """
-        hp, frame = self.hparams, self.frame
-        finite = self.finite if skip_missing else None
-        if split == "forecast":
-            return last_windows(frame.offsets, hp.lookback, finite)
-        if split == "all":
-            spans = [(int(a), int(b)) for a, b in pairwise(frame.offsets)]
-        else:
-            spans = span_rows(frame, self.bounds, split)
+        """Window positions of ``split`` (``train``, ``val``, ``test``, ``all`` or ``forecast``) every ``stride`` steps
+        (default: ``data.stride`` for ``train``, else 1); windows touching a value left missing (``missing: drop``,
+        runs over ``max_gap``) are skipped unless ``skip_missing`` is False."""
+        hp, finite = self.hparams, self.gaps.finite if skip_missing else None
         stride = stride or (hp.stride if split == "train" else 1)
-        return build_window_index(spans, frame.offsets[:-1], hp.lookback, hp.horizon, stride, finite)
+        return split_windows(self.frame, self.bounds, split, hp.lookback, hp.horizon, stride, finite)
 
     def dataset(self, split: str, stride: int | None = None) -> WindowDataset:
         """The windows of ``split`` (every ``stride`` steps) with the fitted (or checkpoint-restored) statistics."""
@@ -250,6 +249,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             season_length=season,
             window_norm=hp.window_norm,
             known=known,
+            gaps=self.gaps,
         )
 
     def _loader(self, split: str, mode: LoaderMode = "eval", stride: int | None = None) -> DataLoader:
@@ -257,8 +257,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         options = {key: self.hparams[key] for key in LOADER_OPTIONS}
         return window_loader(self.dataset(split, stride), self.trainer, mode, split=split, **options)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", "train")
+    def train_dataloader(self) -> DataLoader | DeviceWindows:
+        return train_loader(self._loader("train", "train"), self.trainer, self.hparams.device_resident)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val") if self.has_validation else []
@@ -283,8 +283,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         hp = self.hparams
         settings = {"feature_columns": list(self.feature_columns), "target_columns": list(self.target_columns)}
         settings.update(lookback=int(hp.lookback), horizon=int(hp.horizon), scaler=str(hp.scaler))
-        settings.update(outliers=str(hp.outliers), window_norm=str(hp.window_norm))
-        settings.update(self.known.settings())
+        settings.update(outliers=str(hp.outliers), window_norm=str(hp.window_norm), **self.known.settings())
         return settings
 
     def state_dict(self) -> dict:
@@ -293,8 +292,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore the training statistics; a checkpoint of another column set, window or format is an error."""
-        if not state_dict:
-            return
-        self.stats, self.restored = restore_statistics(state_dict, self._settings(), self.columns), True
-        if self.frame is not None and self.frame.time_step is None and state_dict["time_step"] > 0:
+        if state_dict:  # empty: saved before fit had statistics
+            self.stats, self.restored = restore_statistics(state_dict, self._settings(), self.columns), True
+        if state_dict and self.frame is not None and self.frame.time_step is None and state_dict["time_step"] > 0:
             self.frame.time_step = state_dict["time_step"]

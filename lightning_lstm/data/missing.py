@@ -98,6 +98,7 @@ def handle_missing(
         )
     if gaps.filled.any():
         frame.values = fill_runs(frame, gaps, bounds)
+    gaps.finite = finite_rows(frame.values) if gaps.left_missing else None
     log.info(
         "%s: missing values per column %s (%s): %d filled in runs of at most data.max_gap = %d steps, %d left "
         "missing (windows touching them are skipped)",

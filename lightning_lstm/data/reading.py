@@ -56,6 +56,7 @@ from lightning_lstm.data.timestamps import TimeParsing, parse_time_column
 log = logging.getLogger(__name__)
 
 BUNDLED_SERIES = "co2_weekly_maunaloa.csv"
+DATAFRAME_SOURCE = "DataFrame"  # where a DataFrame's rows came from, in messages
 
 
 def bundled_series_path() -> Path:
@@ -64,7 +65,7 @@ def bundled_series_path() -> Path:
 
 
 def read_frame(
-    path: str | Path,
+    path: str | Path | pd.DataFrame,
     columns: list[str],
     time_column: str | None,
     series_column: str | None = None,
@@ -73,10 +74,10 @@ def read_frame(
     csv_options: dict[str, Any] | None = None,
     dayfirst: bool = False,
 ) -> SeriesFrame:
-    """Read ``columns`` of a file, sorted by series then time.
+    """Read ``columns`` of a file (or of a pandas DataFrame: :func:`frame_from_table`), sorted by series then time.
 
     Args:
-        path: a ``.csv``, ``.parquet`` or ``.npy`` file.
+        path: a ``.csv``, ``.parquet`` or ``.npy`` file, or a DataFrame (never modified).
         columns: numeric columns to keep (targets and features), in this order.
         time_column: column holding the timestamps; ``None`` uses the row order.
         series_column: column naming the series in a long (panel) file.
@@ -85,14 +86,19 @@ def read_frame(
         csv_options: keyword arguments of :func:`pandas.read_csv` (``{sep: ';', decimal: ','}``); CSV files only.
         dayfirst: read ambiguous text dates such as ``01/04/2012`` day first (1 April).
     """
+    if duplicate_timestamps not in DUPLICATE_POLICIES:
+        raise ValueError(f"data.duplicate_timestamps must be one of {DUPLICATE_POLICIES}, got {duplicate_timestamps!r}")
+    options = check_csv_options(csv_options)
+    settings = (duplicate_timestamps, frequency, dayfirst)
+    if isinstance(path, pd.DataFrame):
+        if options:
+            raise ValueError("data.csv_options apply to CSV files, not to a DataFrame: set csv_options=None")
+        return frame_from_table(path, DATAFRAME_SOURCE, columns, time_column, series_column, *settings)
     path = Path(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise ValueError(f"data.path: {str(path)!r} {what}. Give a CSV, Parquet or .npy file.")
-    if duplicate_timestamps not in DUPLICATE_POLICIES:
-        raise ValueError(f"data.duplicate_timestamps must be one of {DUPLICATE_POLICIES}, got {duplicate_timestamps!r}")
     suffix = path.suffix.lower()
-    options = check_csv_options(csv_options)
     if options and suffix not in (".csv", ".txt"):
         raise ValueError(f"data.csv_options apply to CSV files; {path} is not one: set data.csv_options: null")
     if suffix == ".npy":
@@ -101,22 +107,45 @@ def read_frame(
         raise ValueError(f"data.path: {str(path)!r} has suffix {suffix!r}; use .csv, .parquet or .npy")
     table = _read_table(path, suffix, options)
     wanted = columns + [c for c in (time_column, series_column) if c is not None]
-    missing = [c for c in dict.fromkeys(wanted) if c not in table.columns]
-    if missing and len(table.columns) == 1 and kind_of(suffix) == "CSV":
+    if len(table.columns) == 1 and kind_of(suffix) == "CSV" and any(c not in table.columns for c in wanted):
         message = single_column_message(path, str(table.columns[0]), options)
         if message:
             raise ValueError(message)
+    return frame_from_table(table, path, columns, time_column, series_column, *settings, options=options)
+
+
+def frame_from_table(
+    table: pd.DataFrame,
+    source: str | Path,
+    columns: list[str],
+    time_column: str | None,
+    series_column: str | None = None,
+    duplicate_timestamps: DuplicatePolicy = "error",
+    frequency: str | None = None,
+    dayfirst: bool = False,
+    options: dict[str, Any] | None = None,
+) -> SeriesFrame:
+    """A :class:`SeriesFrame` of ``columns`` of a table read from ``source`` (a file, or ``"DataFrame"``), checked
+    as a file is: columns present and numeric, timestamps parsed, duplicates resolved. ``table`` is not modified.
+
+    A DataFrame may hold ``time_column`` as its (named) index instead of a column: ``df.set_index("date")`` works.
+    """
+    if time_column is not None and time_column not in table.columns and table.index.name == time_column:
+        table = table.reset_index()
+    wanted = columns + [c for c in (time_column, series_column) if c is not None]
+    missing = [c for c in dict.fromkeys(wanted) if c not in table.columns]
     if missing:
         keys = {time_column: "data.time_column", series_column: "data.series_column"}
         named = [f"{c!r} ({keys.get(c, 'data.target_columns / data.feature_columns')})" for c in missing]
         raise ValueError(
-            f"{path}: column(s) {', '.join(named)} not found. Available columns: {list(table.columns)}. "
+            f"{source}: column(s) {', '.join(named)} not found. Available columns: {list(table.columns)}. "
             "Set those keys to available columns."
         )
+    table = table.copy(deep=False)  # the numeric columns below replace columns of the copy, not of the caller's
     for column in columns:
-        table[column] = _numeric_column(table[column], column, path, options)
+        table[column] = _numeric_column(table[column], column, source, options or {})
     return _frame_from_table(
-        table, path, columns, time_column, series_column, duplicate_timestamps, frequency, dayfirst
+        table, source, columns, time_column, series_column, duplicate_timestamps, frequency, dayfirst
     )
 
 
@@ -146,7 +175,7 @@ def _read_table(path: Path, suffix: str, options: dict[str, Any]) -> pd.DataFram
     return table
 
 
-def _numeric_column(column: pd.Series, name: str, path: Path, options: dict[str, Any]) -> pd.Series:
+def _numeric_column(column: pd.Series, name: str, path: str | Path, options: dict[str, Any]) -> pd.Series:
     if pd.api.types.is_bool_dtype(column) or not (
         pd.api.types.is_numeric_dtype(column) or column.dtype == object or pd.api.types.is_string_dtype(column)
     ):
@@ -164,7 +193,7 @@ def _numeric_column(column: pd.Series, name: str, path: Path, options: dict[str,
 
 
 def _times(
-    table: pd.DataFrame, path: Path, time_column: str | None, frequency: str | None, dayfirst: bool
+    table: pd.DataFrame, path: str | Path, time_column: str | None, frequency: str | None, dayfirst: bool
 ) -> tuple[np.ndarray, TimeParsing | None]:
     """``(N,)`` int64 times and how datetimes were read (``None``: integer steps, the row order without a column)."""
     if time_column is not None:
@@ -176,7 +205,7 @@ def _times(
 
 def _frame_from_table(
     table: pd.DataFrame,
-    path: Path,
+    path: str | Path,
     columns: list[str],
     time_column: str | None,
     series_column: str | None,

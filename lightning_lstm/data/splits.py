@@ -214,6 +214,34 @@ def no_window_message(
     )
 
 
+def check_split_windows(
+    frame: SeriesFrame,
+    bounds: SplitBoundaries,
+    window_index: Callable[..., WindowIndex],
+    lookback: int,
+    horizon: int,
+    val_fraction: float,
+    test_fraction: float,
+    val_start: str | int | None,
+    test_start: str | int | None,
+) -> None:
+    """Every split needs a window: a ValueError with the series' length and the length the splits need, or, when
+    gaps took them all, the windows skipped."""
+    with_val = has_validation(val_fraction, val_start)
+    for split in ["train", "val", "test"] if with_val else ["train", "test"]:
+        if len(window_index(split)) > 0:
+            continue
+        every = len(window_index(split, skip_missing=False))
+        if every:
+            raise ValueError(
+                f"{frame.source}: the {split} split has no window without a gap: all its {every} windows touch a "
+                "value left missing (data.missing: drop, or a run longer than data.max_gap). Raise data.max_gap, "
+                "move the splits (data.val_start / data.test_start), or fill the gap in the file."
+            )
+        options = (lookback, horizon, val_fraction, test_fraction, val_start, test_start)
+        raise ValueError(no_window_message(frame, bounds, split, *options))
+
+
 def split_summary(
     frame: SeriesFrame,
     bounds: SplitBoundaries,

@@ -16,6 +16,7 @@ import torch
 
 from lightning_lstm.data.column_stats import finite_column
 from lightning_lstm.data.frame import SeriesFrame
+from lightning_lstm.data.identical_columns import warn_identical_columns
 from lightning_lstm.data.outliers import OutlierMethod, clip_bounds
 from lightning_lstm.data.scaling import Scaler, scaling_statistics
 from lightning_lstm.distributed import broadcast_from_rank_zero, is_distributed
@@ -62,6 +63,7 @@ class FittedStatistics:
         One column of one series is copied at a time (float32, finite values only), so a memory-mapped file is
         never read whole into memory. A column without any observed training value is an error: it cannot be scaled.
         """
+        warn_identical_columns(frame, train_spans)
         shape = (frame.num_series, len(frame.columns))
         low, high = np.full(shape, -np.inf), np.full(shape, np.inf)
         center, scale = np.zeros(shape), np.ones(shape)

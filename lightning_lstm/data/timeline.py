@@ -123,11 +123,25 @@ def warn_irregular(
             f"{path}: {count} steps are longer than {IRREGULAR_FACTOR}x the median step "
             f"{_show_step(step, is_datetime)} "
             f"(largest {_show_step(largest, is_datetime)}, ending at {where}). Windows treat consecutive rows as one "
-            "step apart and may span these gaps; set data.frequency (e.g. '5min') to resample so gaps become "
+            f"step apart and may span these gaps; {_resample_hint(step, is_datetime)} to resample so gaps become "
             "missing values, with data.missing: drop to skip them.",
             stacklevel=3,
         )
     return count
+
+
+def frequency_alias(step_ns: int) -> str:
+    """The pandas offset alias of a step in ns: ``'h'`` for an hour, ``'30min'``, ``'D'`` / ``'7D'`` for whole days."""
+    day = pd.Timedelta(days=1).value
+    if step_ns % day == 0:
+        return "D" if step_ns == day else f"{step_ns // day}D"
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(step_ns, unit="ns")).freqstr
+
+
+def _resample_hint(step: int, is_datetime: bool) -> str:
+    if is_datetime:
+        return f"set data.frequency: '{frequency_alias(step)}' (the median step)"
+    return "give a timestamp column as data.time_column and set data.frequency (e.g. 'h' for hourly rows)"
 
 
 def _show(t: int, is_datetime: bool) -> str:

@@ -10,9 +10,17 @@ so no training target is a validation value and no validation target a test valu
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from lightning_lstm.data.splits import SplitBoundaries, span_rows
+
+if TYPE_CHECKING:
+    from lightning_lstm.data.frame import SeriesFrame
 
 
 @dataclass
@@ -111,3 +119,53 @@ def last_windows(offsets: np.ndarray, lookback: int, finite: np.ndarray | None =
     return WindowIndex(
         (offsets[1:][keep] - lookback).astype(np.int64), np.ones(len(keep), dtype=np.int64), keep.astype(np.int64), 1
     )
+
+
+def check_predict_windows(index: WindowIndex, frame: SeriesFrame, lookback: int, horizon: int, forecast: bool) -> None:
+    """``predict`` needs a window: none is a ValueError naming the file, its rows and the lookback, so predict never
+    ends without writing; series left without one are named in a warning."""
+    lengths = np.diff(frame.offsets)
+    need = lookback if forecast else lookback + horizon
+    short = int((lengths < need).sum())
+    what = f"its last data.lookback = {lookback} rows" if forecast else f"lookback + horizon = {need} rows"
+    if len(index) == 0:
+        many = f" in {frame.num_series} series (the longest {int(lengths.max())} rows)" if frame.num_series > 1 else ""
+        why = (
+            f"{short} series are shorter, {frame.num_series - short} hold a value left missing there"
+            if frame.num_series > 1
+            else ("the series is shorter" if short else "they hold a value left missing")
+        )
+        raise ValueError(
+            f"{frame.source}: no complete window to {'forecast from' if forecast else 'backtest'}: the file has "
+            f"{int(lengths.sum())} rows{many}, and a window needs {what} of a series, each observed or filled "
+            f"(runs longer than data.max_gap stay missing): {why}. Give a file with at least {need} such rows per "
+            "series (the lookback and horizon are the checkpoint's)."
+        )
+    left = sorted(set(range(frame.num_series)) - set(index.series.tolist()))
+    if left:
+        names = [frame.series_names[s] for s in left[:10]]
+        warnings.warn(
+            f"{frame.source}: {len(left)} of {frame.num_series} series have no complete window ({what}) and get no "
+            f"prediction: {names}",
+            stacklevel=2,
+        )
+
+
+def split_windows(
+    frame: SeriesFrame,
+    bounds: SplitBoundaries | None,
+    split: str,
+    lookback: int,
+    horizon: int,
+    stride: int,
+    finite: np.ndarray | None,
+) -> WindowIndex:
+    """The windows of ``split``: ``train``, ``val``, ``test`` (inside ``bounds``), ``all`` or ``forecast`` (the last
+    ``lookback`` rows of each series), every ``stride`` steps, skipping those touching a row outside ``finite``."""
+    if split == "forecast":
+        return last_windows(frame.offsets, lookback, finite)
+    if split == "all":
+        spans = [(int(a), int(b)) for a, b in pairwise(frame.offsets)]
+    else:
+        spans = span_rows(frame, bounds, split)
+    return build_window_index(spans, frame.offsets[:-1], lookback, horizon, stride, finite)

@@ -16,7 +16,13 @@ from torchmetrics import MeanMetric
 
 from lightning_lstm.data import scaling
 from lightning_lstm.model.ensemble import ensemble_mean, load_member
-from lightning_lstm.model.metrics import BaselineComparison, forecast_metrics
+from lightning_lstm.model.metrics import (
+    BaselineComparison,
+    forecast_metrics,
+    observed_truth,
+    observed_values,
+    window_losses,
+)
 from lightning_lstm.model.param_groups import weight_decay_groups
 from lightning_lstm.model.regressor import Head, LSTMRegressor
 
@@ -113,26 +119,36 @@ class LSTMForecaster(pl.LightningModule):
         self.last_train_step: dict[str, torch.Tensor] = {}
         self._grad_norm: tuple[int, torch.Tensor] | None = None
         # The epoch's summed training loss (on the device: no host sync per step) and window count.
-        self._epoch_loss: tuple[torch.Tensor | float, int] = (0.0, 0)
+        self._epoch_loss: tuple[torch.Tensor | float, torch.Tensor | int] = (0.0, 0)
 
     def forward(self, x: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x, known)  # (B, L, F), known (B, L + H, K) -> (B, H, T), scaled units
 
-    def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        prediction = self(batch["x"], batch.get("known"))  # (B, H, T)
-        per_window = self.loss_fn(prediction, batch["y"]).mean(dim=(1, 2))  # (B,)
-        loss = per_window.mean()
+    @staticmethod
+    def inputs(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """``forward``'s arguments from a batch: ``(x,)``, or ``(x, known)`` with known-future inputs."""
+        return (batch["x"], batch["known"]) if "known" in batch else (batch["x"],)
+
+    def _shared_step(
+        self, batch: dict[str, torch.Tensor], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | int]:
+        """Loss, prediction and the windows they average. Filled targets (``observed`` False) are no observations:
+        the loss leaves them out too, so the model never learns a fill's straight line (its inputs keep the fill)."""
+        prediction = self(*self.inputs(batch))  # (B, H, T)
+        per_window, weight = window_losses(self.loss_fn(prediction, batch["y"]), batch.get("observed"))  # (B,)
+        loss = per_window.mean() if weight is None else (per_window * weight).sum() / weight.sum().clamp(min=1)
+        windows = len(per_window) if weight is None else weight.sum().detach()  # those with an observed target
         if stage == "train":
             # No self.log per step: its bookkeeping costs more than this sum. Logged in on_before_optimizer_step
             # at the logger's interval (train/loss_step) and in on_train_epoch_end (train/loss_epoch).
             total, count = self._epoch_loss
-            self._epoch_loss = (total + loss.detach() * len(per_window), count + len(per_window))
+            self._epoch_loss = (total + loss.detach() * windows, count + windows)
             self.last_train_step = {
                 "loss": loss.detach(),
                 "window_losses": per_window.detach(),
                 "window_ids": batch["window_id"],
             }
-        return loss, prediction
+        return loss, prediction, windows
 
     @staticmethod
     def to_original_scale(prediction: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -144,14 +160,18 @@ class LSTMForecaster(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         total, count = self._epoch_loss
+        if self.trainer.world_size > 1:  # every rank's windows, as on one process (so no sync_dist is needed)
+            both = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=self.device) for v in (total, count)])
+            total, count = self.trainer.strategy.reduce(both, reduce_op="sum").tolist()
         if count:  # the window-weighted mean, as self.log(on_epoch=True) would give
             self.log("train/loss_epoch", torch.as_tensor(total / count, device=self.device), prog_bar=True)
         self._epoch_loss = (0.0, 0)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        loss, prediction = self._shared_step(batch, "val")
-        self.val_loss.update(loss, weight=len(prediction))
-        self.val_metrics.update(self.to_original_scale(prediction, batch).flatten(), batch["y_raw"].flatten())
+        loss, prediction, windows = self._shared_step(batch, "val")
+        self.val_loss.update(loss, weight=windows)
+        forecast, observed = self.to_original_scale(prediction, batch), batch.get("observed")
+        self.val_metrics.update(*observed_values(forecast, batch["y_raw"], observed))
 
     def on_validation_epoch_end(self) -> None:
         # Lightning computes (synced across ranks by torchmetrics), logs and resets the metric objects.
@@ -163,10 +183,10 @@ class LSTMForecaster(pl.LightningModule):
             self.log("hp_metric", self.best_val_loss)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        loss, prediction = self._shared_step(batch, "test")
+        loss, prediction, windows = self._shared_step(batch, "test")
         forecast = self.to_original_scale(prediction, batch)
-        self.test_loss.update(loss, weight=len(prediction))
-        self.test_metrics.update(forecast.flatten(), batch["y_raw"].flatten())
+        self.test_loss.update(loss, weight=windows)
+        self.test_metrics.update(*observed_values(forecast, batch["y_raw"], batch.get("observed")))
         self.test_baselines.update(forecast, batch)
 
     def on_test_epoch_end(self) -> None:
@@ -182,11 +202,11 @@ class LSTMForecaster(pl.LightningModule):
         self.ensemble_members = [member.to(self.device) for member in members]
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        x, known = batch["x"], batch.get("known")
-        prediction = ensemble_mean(self(x, known), self.ensemble_members, x, known)  # (B, H, T)
+        inputs = self.inputs(batch)
+        prediction = ensemble_mean(self(*inputs), self.ensemble_members, *inputs)  # (B, H, T)
         output = {"window_id": batch["window_id"], "forecast": self.to_original_scale(prediction, batch)}
         if "y_raw" in batch:
-            output["truth"] = batch["y_raw"]
+            output["truth"] = observed_truth(batch["y_raw"], batch.get("observed"))  # filled values: NaN
         return output
 
     def pre_clip_grad_norm(self) -> torch.Tensor:

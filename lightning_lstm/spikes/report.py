@@ -42,9 +42,15 @@ def spike_markdown(record: SpikeRecord) -> str:
 
 
 def summary_markdown(
-    records: list[SpikeRecord], total_steps: int, epochs: int, sentences: list[str], stop_reason: str | None = None
+    records: list[SpikeRecord],
+    total_steps: int,
+    epochs: int,
+    sentences: list[str],
+    stop_reason: str | None = None,
+    left_out: int = 0,
 ) -> str:
-    """End-of-fit summary: counts, why the fit stopped early (if it did), then the diagnosis in plain sentences."""
+    """End-of-fit summary: counts, why the fit stopped early (if it did), the diagnosis in plain sentences, and how
+    many spikes the per-spike text report left out beyond its cap (``left_out``)."""
     nonfinite = sum(r.nonfinite for r in records)
     skipped = sum(r.skipped for r in records)
     epochs_with = len({r.epoch for r in records})
@@ -53,4 +59,9 @@ def summary_markdown(
         f"({epochs_with} epochs with at least one; {nonfinite} non-finite; {skipped} updates skipped)."
     )
     stop = [f"The fit was stopped early: {stop_reason}."] if stop_reason else []
-    return "\n\n".join([head, *stop, *(f"- {s}" for s in sentences)])
+    cap = (
+        [f"The per-spike report (spikes/report) shows the first {len(records) - left_out}; {left_out} more spikes "
+         "beyond its cap (spikes.max_text_entries) were left out of it. spikes.json has every spike."]
+        if left_out else []
+    )  # fmt: skip
+    return "\n\n".join([head, *stop, *(f"- {s}" for s in sentences), *cap])

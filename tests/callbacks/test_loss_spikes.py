@@ -249,7 +249,16 @@ def test_save_batch_writes_the_offending_batch_with_its_window_ids(tmp_path: Pat
 def test_per_step_scalars_and_the_layout_once_per_run_even_over_two_fits(tmp_path: Path, sine_csv: Path, one_thread):
     spikes = spike_callback(log_every_n_steps=1)
     lr_monitor = LearningRateMonitor(logging_interval="step")  # the dashboard charts its learning rates
-    trainer, model = fit(tmp_path, sine_csv, (SPIKE,), spikes, lr_monitor, max_steps=SPIKE + 2, log_every_n_steps=1)
+    trainer, model = fit(
+        tmp_path,
+        sine_csv,
+        (SPIKE,),
+        spikes,
+        lr_monitor,
+        max_steps=SPIKE + 2,
+        log_every_n_steps=1,
+        gradient_clip_val=1.0,
+    )  # clipping: the norm chart draws the clip value
     trainer.fit_loop.epoch_loop.max_steps = SPIKE + 6  # a second fit on the same trainer logs to the same run
     trainer.fit(model, trainer.datamodule)
 

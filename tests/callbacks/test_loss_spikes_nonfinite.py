@@ -32,7 +32,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lightning_lstm.cli import main
+from lightning_lstm.cli import build_cli
 from lightning_lstm.model.module import LSTMForecaster
 from tests.helpers import REPO
 
@@ -77,7 +77,7 @@ def csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def fit(root: Path, csv: Path, cause: str, actions: str) -> Path:
-    main(
+    build_cli(
         [
             "fit",
             "--config",

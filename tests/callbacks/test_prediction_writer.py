@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from lightning_lstm.callbacks import ForecastWriter
-from lightning_lstm.cli import main
+from lightning_lstm.cli import build_cli
 from lightning_lstm.model.module import LSTMForecaster
 from tests.helpers import REPO, write_weekly_sine
 
@@ -33,7 +33,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A 2-epoch fit on a daily series; predict runs reuse its saved config.yaml and last.ckpt."""
     root = tmp_path_factory.mktemp("predict")
     csv = write_series(root / "train.csv")
-    main(
+    build_cli(
         [
             "fit",
             "--config",
@@ -70,7 +70,7 @@ def predict_args(fitted: dict[str, Path], output: Path, *extra: str) -> list[str
 
 
 def test_forecast_mode_writes_the_next_horizon_steps_with_future_timestamps(fitted, tmp_path: Path):
-    main(predict_args(fitted, tmp_path / "forecast.csv"))
+    build_cli(predict_args(fitted, tmp_path / "forecast.csv"))
     table = pd.read_csv(tmp_path / "forecast.csv", parse_dates=["forecast_origin", "timestamp"])
     last = pd.read_csv(fitted["csv"], parse_dates=["date"])["date"].iloc[-1]
     assert list(table.columns) == ["window_id", "series", "forecast_origin", "timestamp", "step", "value"]
@@ -91,7 +91,7 @@ def backtest(fitted) -> Path:
     """Every test window scored in this process, to Parquet when pyarrow is installed, else to CSV."""
     suffix = ".parquet" if importlib.util.find_spec("pyarrow") else ".csv"
     out = fitted["root"] / f"backtest{suffix}"
-    main(predict_args(fitted, out, "--data.predict_mode=backtest"))
+    build_cli(predict_args(fitted, out, "--data.predict_mode=backtest"))
     return out
 
 
@@ -139,7 +139,7 @@ def forecast_by_hand(ckpt: Path, csv: Path, center: float, scale: float) -> np.n
 
 def test_predict_on_a_new_file_uses_the_statistics_stored_in_the_checkpoint(fitted, tmp_path: Path):
     new_csv = write_series(tmp_path / "new.csv", shift=4.0, gain=1.5)  # same columns, other values
-    main(predict_args(fitted, tmp_path / "new_forecast.csv", f"--data.path={new_csv}"))
+    build_cli(predict_args(fitted, tmp_path / "new_forecast.csv", f"--data.path={new_csv}"))
     table = pd.read_csv(tmp_path / "new_forecast.csv")
 
     stats = torch.load(fitted["ckpt"], weights_only=True)["TimeSeriesDataModule"]["statistics"]
@@ -157,9 +157,9 @@ def test_an_existing_output_is_kept_unless_overwrite_is_set(fitted, tmp_path: Pa
     out = tmp_path / "kept.csv"
     out.write_text("do not lose me\n")
     with pytest.raises(ValueError, match="exists; set predictions.overwrite"):
-        main(predict_args(fitted, out))
+        build_cli(predict_args(fitted, out))
     assert out.read_text() == "do not lose me\n"
-    main(predict_args(fitted, out, "--predictions.overwrite=true"))
+    build_cli(predict_args(fitted, out, "--predictions.overwrite=true"))
     assert pd.read_csv(out)["step"].tolist() == list(range(1, HORIZON + 1))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_lstm.cli import main
+from lightning_lstm.cli import build_cli
 from scripts.config_reference import format_reference, readme_reference
 from tests.helpers import GLUCOSE_EXCERPT, REPO, tiny_fit_args
 
@@ -35,13 +35,15 @@ def test_print_config_lists_linked_data_and_callback_groups():
     assert config["model"]["optimizer"]["class_path"] == "torch.optim.AdamW"
     assert {"checkpoint", "lr_monitor", "forecast_plot", "predictions"} <= set(config)
     assert "input_size" not in config["model"]  # linked from data.num_features
+    assert "future_size" not in config["model"]  # linked from data.num_known_features
+    assert config["data"]["calendar"] == [] and config["data"]["known_future_columns"] == []
     # README.md's config reference is this very output (regenerate: python scripts/config_reference.py).
     readme = (REPO / "README.md").read_text()
     assert readme_reference(readme) == format_reference(out), "README config reference is stale"
 
 
 def test_fit_on_bundled_series_writes_events_checkpoints_and_config(tmp_path: Path):
-    main(["fit", *tiny_fit_args(tmp_path)])
+    build_cli(["fit", *tiny_fit_args(tmp_path)])
     run = tmp_path / "default" / "version_0"
     assert (run / "config.yaml").is_file()
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
@@ -63,7 +65,7 @@ def test_fit_on_bundled_series_writes_events_checkpoints_and_config(tmp_path: Pa
     for tag in expected:
         assert tag in tags, tags
     # A rerun in the same folder gets a new version and does not fail on the saved config.
-    main(["fit", *tiny_fit_args(tmp_path, "--trainer.max_epochs=1")])
+    build_cli(["fit", *tiny_fit_args(tmp_path, "--trainer.max_epochs=1")])
     assert (tmp_path / "default" / "version_1" / "config.yaml").is_file()
 
 

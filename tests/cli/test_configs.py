@@ -15,15 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from lightning_lstm.cli import main
-from tests.helpers import GLUCOSE_EXCERPT, REPO, clean_env
+from lightning_lstm.cli import build_cli
+from tests.helpers import ELECTRICITY_HALFHOURLY, GLUCOSE_EXCERPT, REPO, clean_env
 
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
 PREFIX = "python -m lightning_lstm fit "
 # Values that replace (or are added to) a documented command so that it runs here. glucose.yaml needs a CGM file (the
-# test excerpt); ddp.yaml asks for every GPU: its laptop form (two CPU processes with gloo), as its header suggests.
+# test excerpt), electricity_hourly.yaml the fixture's absolute path; ddp.yaml asks for every GPU: its laptop form (two
+# CPU processes with gloo), as its header suggests.
 SUBSTITUTE = {
     "glucose.yaml": {"--data.path": str(GLUCOSE_EXCERPT)},
+    "electricity_hourly.yaml": {"--data.path": str(ELECTRICITY_HALFHOURLY)},
     "ddp.yaml": {"--trainer.accelerator": "cpu", "--trainer.devices": "2"},
 }
 MULTI_PROCESS = {"ddp.yaml"}  # Lightning starts the other process by re-running the command: a real subprocess
@@ -85,6 +87,6 @@ def test_config_runs_as_documented(config: Path, tmp_path: Path, monkeypatch: py
         assert result.returncode == 0, f"{relative}: {shlex.join(args)}\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
     else:
         monkeypatch.chdir(tmp_path)  # nothing lands in the repository (runs/, lightning_logs/)
-        cli = main(["fit", *args])
+        cli = build_cli(["fit", *args])
         assert cli.trainer.state.finished, f"{relative}: fit did not finish"
         assert cli.trainer.global_step == 1

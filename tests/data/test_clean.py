@@ -1,4 +1,7 @@
-"""Missing values: ``drop`` never fills and never serves one; ``ffill`` / ``interpolate`` fill and count; ``error``."""
+"""Missing values: ``drop`` never fills and never serves one; ``ffill`` / ``interpolate`` fill and count; ``error``.
+
+Gap lengths (``data.max_gap``), fills that never look into a later split and the ``observed`` mask: test_gaps.py.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +59,7 @@ def all_windows(dm: TimeSeriesDataModule, split: str) -> dict[str, torch.Tensor]
 def test_drop_never_serves_a_missing_value_and_never_fills(tmp_path: Path, caplog) -> None:
     with caplog.at_level(logging.INFO):
         dm = module(gappy_csv(tmp_path), "drop")
-    assert dm.missing_counts == {"a": 5, "b": 1}
+    assert dm.gaps.per_column == {"a": 5, "b": 1}
     assert np.isnan(dm.frame.values[GAPS_A, 0]).all() and np.isnan(dm.frame.values[GAP_B, 1])  # nothing filled
     bad = set(GAPS_A) | {GAP_B}
     for split in ("train", "val", "test"):
@@ -68,15 +71,15 @@ def test_drop_never_serves_a_missing_value_and_never_fills(tmp_path: Path, caplo
             assert not bad & set(range(start, start + 7)), (split, start)
     full = len(dm.window_index("train", skip_missing=False))
     assert len(dm.window_index("train")) < full
-    assert "skipped for touching a missing value" in caplog.text and "{'a': 5, 'b': 1}" in caplog.text
+    assert "20 of 66 windows skipped for gaps" in caplog.text and "{'a': 5, 'b': 1}" in caplog.text
 
 
 @pytest.mark.parametrize("missing", ["ffill", "interpolate"])
 def test_filling_fills_every_gap_and_reports_counts(tmp_path: Path, missing: str, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="lightning_lstm.data.missing"):
         dm = module(gappy_csv(tmp_path), missing)
-    assert dm.missing_counts == {"a": 5, "b": 1}
-    assert f"filled missing values per column ({missing}): {{'a': 5, 'b': 1}}" in caplog.text
+    assert dm.gaps.per_column == {"a": 5, "b": 1}  # runs of 1, 3 and 1 steps in a, 1 in b: none over max_gap = 3
+    assert f"{{'a': 5, 'b': 1}} ({missing}): 6 filled in runs of at most data.max_gap = 3 steps" in caplog.text
     assert np.isfinite(dm.frame.values).all()
     a, b = dm.frame.values[:, 0], dm.frame.values[:, 1]
     if missing == "ffill":
@@ -101,7 +104,7 @@ def frame_of(values: list[list[float]], times: list[int] | None = None) -> Serie
 
 def test_interpolation_is_linear_in_time_and_holds_the_ends() -> None:
     frame = frame_of([[np.nan], [0.0], [np.nan], [30.0], [np.nan]], times=[0, 1, 2, 4, 9])
-    assert handle_missing(frame, "interpolate") == {"c0": 3}
+    assert handle_missing(frame, "interpolate").per_column == {"c0": 3}
     assert frame.values[:, 0].tolist() == [0.0, 0.0, 10.0, 30.0, 30.0]  # t=2 is a third of the way from t=1 to t=4
 
 

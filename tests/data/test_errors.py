@@ -48,6 +48,12 @@ def label_table() -> pd.DataFrame:
     return table
 
 
+def long_gap_table() -> pd.DataFrame:
+    table = good_table()
+    table.loc[5:70, "value"] = np.nan  # 66 days, over data.max_gap: every training window touches them
+    return table
+
+
 def repeated_table() -> pd.DataFrame:
     table = good_table()
     table.loc[41, "date"] = table.loc[40, "date"]
@@ -164,6 +170,20 @@ FILE_CASES = [
     ),
     ("npy with a time column", "a.npy", None, {}, ["a.npy", "data.time_column ('date')", "set both to null"]),
     (
+        "every training window on a long gap",
+        "gap.csv",
+        long_gap_table(),
+        {},
+        ["gap.csv", "the train split has no window without a gap", "all its 59 windows", "data.max_gap"],
+    ),
+    (
+        "ambiguous boundary beside ISO dates",
+        "t.csv",
+        good_table(),
+        {"val_start": "01/03/2024", "test_start": "2024-03-20"},
+        ["data.val_start: '01/03/2024' could be month first or day first", "t.csv", "data.dayfirst: true"],
+    ),
+    (
         "frequency without datetimes",
         "t.csv",
         good_table().assign(date=np.arange(100)),
@@ -201,6 +221,8 @@ def test_bad_input_message(tmp_path: Path, name: str, content, options: dict, fr
         ({"outlier_quantiles": (0.1, 1.5)}, "data.outlier_quantiles must satisfy 0 <= low < high <= 1"),
         ({"outlier_k": 0.0}, "data.outlier_k must be > 0, got 0.0"),
         ({"val_fraction": 0.6, "test_fraction": 0.5}, "leaves nothing for training"),
+        ({"max_gap": -1}, "data.max_gap must be an integer >= 0, got -1"),
+        ({"max_gap": 1.5}, "data.max_gap must be an integer >= 0, got 1.5"),
     ],
 )
 def test_bad_option_message(options: dict, message: str) -> None:

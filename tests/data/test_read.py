@@ -33,8 +33,11 @@ def test_bundled_co2_series_has_59_gaps_that_each_policy_handles() -> None:
         TimeSeriesDataModule(missing="error").setup("fit")
     dm = TimeSeriesDataModule(missing="interpolate")  # the default config's data
     dm.setup("fit")
-    assert dm.missing_counts == {"co2": 59} and np.isfinite(dm.frame.values).all()
+    assert dm.gaps.per_column == {"co2": 59}
     assert dm.frame.values[6, 0] == pytest.approx((frame.values[5, 0] + frame.values[7, 0]) / 2)  # 1958-05-10
+    # Runs of 1-3 weeks are interpolated (24 values); runs of 4, 5, 8 and 18 weeks (35 values) stay missing.
+    assert int(np.isnan(dm.frame.values).sum()) == 35 == int(dm.gaps.length[~dm.gaps.filled].sum())
+    assert sorted(dm.gaps.length[~dm.gaps.filled].tolist()) == [4, 5, 8, 18]
     drop = TimeSeriesDataModule(missing="drop")
     drop.setup("fit")
     batch = next(iter(drop.train_dataloader()))
@@ -71,7 +74,7 @@ def test_glucose_resampled_with_drop_trains_on_windows_that_never_span_a_gap() -
     assert frame.time_step == FIVE_MIN_NS and np.all(np.diff(frame.times) == FIVE_MIN_NS)
     merged = np.searchsorted(frame.times, pd.Timestamp("2010-05-20 03:20").value)
     assert frame.values[merged].tolist() == pytest.approx([123.0, 16.04])  # mean of the repeated 03:21 readings
-    assert dm.missing_counts["glucose"] > 100  # empty 5-minute bins of the sensor's pauses
+    assert dm.gaps.per_column["glucose"] > 100  # empty 5-minute bins of the sensor's pauses
     width = 24 + 6
     for split in ("train", "val", "test"):
         starts = dm.window_index(split).all_starts()

@@ -1,7 +1,7 @@
 """A catalogue of bad inputs through the real command line: each is refused by name, and no earlier output is touched.
 
 One module fixture fits a tiny model and predicts once (checkpoints, config, events, ``predictions.csv`` under one
-folder). Every case then runs ``lightning_lstm.cli.main([...])`` in this process against that same folder (same
+folder). Every case then runs ``lightning_lstm.cli.build_cli([...])`` in this process against that same folder (same
 ``save_dir``, same checkpoints, the same ``predictions.csv`` where it fits the case) and must:
 
 1. leave every file that existed before byte-for-byte unchanged (SHA-256 before and after; new run folders are fine);
@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 import torch
 
-from lightning_lstm.cli import main
+from lightning_lstm.cli import build_cli
+from lightning_lstm.cli.run_folder import only_bookkeeping
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
@@ -97,8 +98,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     inputs.mkdir()
     csv = inputs / "good.csv"
     good_table().to_csv(csv, index=False)
-    main(["fit", *base(root, f"--data.path={csv}")])
-    main(
+    build_cli(["fit", *base(root, f"--data.path={csv}")])
+    build_cli(
         [
             "fit",
             *base(
@@ -119,7 +120,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         root / "wide" / "version_0" / "checkpoints" / "last.ckpt",
         root / "predictions.csv",
     )
-    main(
+    build_cli(
         [
             "predict",
             "--config",
@@ -129,6 +130,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         ]
     )
     write_bad_inputs(result)
+    write_reading_inputs(result.inputs)
     return result
 
 
@@ -158,6 +160,30 @@ def write_bad_inputs(run: Run) -> None:
     del checkpoint["TimeSeriesDataModule"]["format"]
     torch.save(checkpoint, folder / "no_format.ckpt")
     (folder / "a_file.txt").write_text("a file, not a folder")
+    broken = run.root / "broken" / "version_0" / "checkpoints"  # a run whose last.ckpt was cut short
+    broken.mkdir(parents=True)
+    (broken / "best-epoch000-step3.ckpt").write_bytes(raw)
+    (broken / "last.ckpt").write_bytes(raw[: len(raw) // 3])
+
+
+def write_reading_inputs(folder: Path) -> None:
+    """Files as users have them (issue 13): other CSV dialects, offsets, day-first dates, long gaps, short files."""
+    table = good_table()[["date", "value", "other"]]
+    table.to_csv(folder / "semicolon.csv", sep=";", decimal=",", index=False)
+    table.assign(value=[f"{1000 * v:,.1f}" for v in table["value"]]).to_csv(folder / "thousands.csv", index=False)
+    table.assign(**{"température": 1.0}).to_csv(folder / "latin1.csv", index=False, encoding="latin-1")
+    offsets = table.assign(date=[f"{d}T00:00:00+01:00" for d in table["date"]])
+    offsets.loc[30, "date"] = "2021-01-31T00:00:00"
+    offsets.to_csv(folder / "offsets.csv", index=False)
+    days = pd.to_datetime(table["date"])
+    table.assign(date=days.dt.strftime("%d/%m/%Y")).to_csv(folder / "dayfirst.csv", index=False)
+    gap = good_table()
+    gap.loc[5:160, "value"] = np.nan  # 156 days: every training window touches it
+    gap.to_csv(folder / "long_gap.csv", index=False)
+    good_table().head(5).to_csv(folder / "five_rows.csv", index=False)
+    ending = good_table(60)
+    ending.loc[55:, "value"] = np.nan  # a 5-day run (over data.max_gap) in the last lookback
+    ending.to_csv(folder / "gap_at_end.csv", index=False)
 
 
 @dataclass(frozen=True)
@@ -392,6 +418,174 @@ CASES = [
         ValueError,
         lambda r: ["predictions.output_path", "/proc", "not writable"],
     ),
+    # -- checkpoints and run folders (issue 13: resume, unwritable folders) -------------------------------------------
+    Case(
+        "resume last with nothing to resume",
+        lambda r: r.fit("--trainer.logger.init_args.name=never_run", "--ckpt_path=last"),
+        FileNotFoundError,
+        lambda r: ["--ckpt_path last", "no last.ckpt", str(r.root / "never_run" / "*" / "checkpoints")],
+    ),
+    Case(
+        "resume last from a truncated last.ckpt",
+        lambda r: r.fit("--trainer.logger.init_args.name=broken", "--ckpt_path=last"),
+        ValueError,
+        lambda r: [
+            str(r.root / "broken" / "version_0" / "checkpoints" / "last.ckpt"),
+            "not a readable checkpoint",
+            "intact checkpoints beside it: best-epoch000-step3.ckpt (global step 3)",
+        ],
+    ),
+    Case(
+        "truncated checkpoint names the intact ones beside it",
+        lambda r: r.fit(f"--ckpt_path={r.inputs / 'truncated.ckpt'}"),
+        ValueError,
+        lambda r: [str(r.inputs / "truncated.ckpt"), "intact checkpoints beside it", "no_format.ckpt (global step 3)"],
+    ),
+    Case(
+        "run folder not writable",
+        lambda r: r.fit("--trainer.logger.init_args.save_dir=/sys/runs"),
+        OSError,
+        lambda r: ["cannot write to /sys/runs", "no permission", "trainer.logger.init_args.save_dir"],
+    ),
+    Case(
+        "run folder below a file",
+        lambda r: r.fit(f"--trainer.logger.init_args.save_dir={r.inputs / 'a_file.txt' / 'runs'}"),
+        OSError,
+        lambda r: [str(r.inputs / "a_file.txt" / "runs"), "a file stands where a folder", "logger.init_args.save_dir"],
+    ),
+    Case(
+        "checkpoint folder not writable",
+        lambda r: r.fit("--checkpoint.dirpath=/sys/checkpoints"),
+        OSError,
+        lambda r: ["cannot write to /sys/checkpoints", "checkpoint.dirpath"],
+    ),
+    Case(
+        "negative last_every_n_train_steps",
+        lambda r: r.fit("--checkpoint.last_every_n_train_steps=-1"),
+        ValueError,
+        lambda r: ["checkpoint.last_every_n_train_steps must be >= 0, got -1"],
+    ),
+    # -- reading what users have, gaps, predict without a window (issue 13) --------------------------------------------
+    Case(
+        "semicolon file read with commas",
+        lambda r: r.fit(f"--data.path={r.inputs / 'semicolon.csv'}"),
+        ValueError,
+        lambda r: [
+            str(r.inputs / "semicolon.csv"),
+            "parsed to a single column 'date;value;other'",
+            "data.csv_options: {sep: ';', decimal: ','}",
+        ],
+    ),
+    Case(
+        "decimal commas without decimal",
+        lambda r: r.fit(f"--data.path={r.inputs / 'semicolon.csv'}", "--data.csv_options={sep: ';'}"),
+        ValueError,
+        lambda r: [str(r.inputs / "semicolon.csv"), "column 'value' is not numeric", "{sep: ';', decimal: ','}"],
+    ),
+    Case(
+        "thousands separators",
+        lambda r: r.fit(f"--data.path={r.inputs / 'thousands.csv'}"),
+        ValueError,
+        lambda r: [str(r.inputs / "thousands.csv"), "column 'value'", "'10,000.0'", "{thousands: ','}"],
+    ),
+    Case(
+        "latin-1 file",
+        lambda r: r.fit(f"--data.path={r.inputs / 'latin1.csv'}"),
+        ValueError,
+        lambda r: [str(r.inputs / "latin1.csv"), "UnicodeDecodeError", "data.csv_options: {encoding: latin-1}"],
+    ),
+    Case(
+        "csv option pandas does not know",
+        lambda r: r.fit("--data.csv_options={seperator: ';'}"),
+        ValueError,
+        lambda r: [str(r.csv), "data.csv_options {'seperator': ';'}", "not a pandas.read_csv argument"],
+    ),
+    Case(
+        "csv option the config owns",
+        lambda r: r.fit("--data.csv_options={index_col: 0}"),
+        ValueError,
+        lambda r: ["data.csv_options: 'index_col' cannot be set here", "data.time_column"],
+    ),
+    Case(
+        "csv options for a Parquet file",
+        lambda r: r.fit(f"--data.path={r.inputs / 'bad.parquet'}", "--data.csv_options={sep: ';'}"),
+        ValueError,
+        lambda r: ["data.csv_options apply to CSV files", str(r.inputs / "bad.parquet")],
+    ),
+    Case(
+        "csv options not a mapping",
+        lambda r: r.fit("--data.csv_options=semicolon"),
+        *cli_error('Parser key "data.csv_options"', "semicolon"),
+    ),
+    Case(
+        "timestamps with and without an offset",
+        lambda r: r.fit(f"--data.path={r.inputs / 'offsets.csv'}"),
+        ValueError,
+        lambda r: [str(r.inputs / "offsets.csv"), "time column 'date' mixes timestamps with a UTC offset", "[30]"],
+    ),
+    Case(
+        "day-first dates without data.dayfirst",
+        lambda r: r.fit(f"--data.path={r.inputs / 'dayfirst.csv'}"),
+        ValueError,
+        lambda r: [str(r.inputs / "dayfirst.csv"), "'13/01/2021'", "set data.dayfirst: true"],
+    ),
+    Case(
+        "data.dayfirst not a boolean",
+        lambda r: r.fit("--data.dayfirst=sometimes"),
+        *cli_error('Parser key "data.dayfirst"', "sometimes"),
+    ),
+    Case(
+        "ambiguous val_start",
+        lambda r: r.fit("--data.val_start=01/04/2021", "--data.test_start=2021-06-01"),
+        ValueError,
+        lambda r: ["data.val_start: '01/04/2021' could be month first or day first", str(r.csv), "data.dayfirst"],
+    ),
+    Case(
+        "val_start with an offset on local times",
+        lambda r: r.fit("--data.val_start=2021-04-01T00:00+02:00", "--data.test_start=2021-06-01"),
+        ValueError,
+        lambda r: ["data.val_start: '2021-04-01T00:00+02:00' has a UTC offset", str(r.csv)],
+    ),
+    Case(
+        "val_start not a timestamp",
+        lambda r: r.fit("--data.val_start=soon"),
+        ValueError,
+        lambda r: ["data.val_start: 'soon' is not a timestamp"],
+    ),
+    Case(
+        "negative max_gap",
+        lambda r: r.fit("--data.max_gap=-1"),
+        ValueError,
+        lambda r: ["data.max_gap must be an integer >= 0, got -1"],
+    ),
+    Case(
+        "max_gap in words",
+        lambda r: r.fit("--data.max_gap=three"),
+        *cli_error('Parser key "data.max_gap"', "Got value: three"),
+    ),
+    Case(
+        "every training window touches a long gap",
+        lambda r: r.fit(f"--data.path={r.inputs / 'long_gap.csv'}"),
+        ValueError,
+        lambda r: [str(r.inputs / "long_gap.csv"), "the train split has no window without a gap", "data.max_gap"],
+    ),
+    Case(
+        "predict on a file shorter than the lookback",
+        lambda r: r.predict(f"--data.path={r.inputs / 'five_rows.csv'}"),
+        ValueError,
+        lambda r: [
+            str(r.inputs / "five_rows.csv"),
+            "no complete window to forecast from",
+            "the file has 5 rows",
+            "data.lookback = 10",
+        ],
+    ),
+    Case(
+        "predict on a file ending in a long gap",
+        lambda r: r.predict(f"--data.path={r.inputs / 'gap_at_end.csv'}"),
+        ValueError,
+        lambda r: [str(r.inputs / "gap_at_end.csv"), "the file has 60 rows", "data.lookback = 10", "left missing"],
+    ),
 ]
 
 
@@ -405,16 +599,18 @@ def hashes(root: Path) -> dict[str, str]:
 def test_bad_input_is_refused_by_name_and_earlier_output_survives(
     case: Case, run: Run, capsys: pytest.CaptureFixture
 ) -> None:
-    before = hashes(run.root)
+    before, runs_before = hashes(run.root), set(run.root.glob("*/version_*"))
     capsys.readouterr()
     try:
-        main(case.args(run))
+        build_cli(case.args(run))
     except BaseException as err:  # noqa: BLE001 - SystemExit included: jsonargparse exits on a bad command line
         raised = err
     else:
         raised = None
     after = hashes(run.root)
     assert {path: after.get(path) for path in before} == before, "an earlier output was changed or removed"
+    empty_runs = [p for p in set(run.root.glob("*/version_*")) - runs_before if only_bookkeeping(p)]
+    assert not empty_runs, f"the failed run left run folders of bookkeeping only: {empty_runs}"
 
     message = capsys.readouterr().err if isinstance(raised, SystemExit) else str(raised)
     missing = [w for w in case.words(run) if w not in message]

@@ -20,7 +20,7 @@ import yaml
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_lstm.cli import main
+from lightning_lstm.cli import build_cli
 from scripts import compare_runs
 from tests.helpers import REPO
 
@@ -64,7 +64,7 @@ def test_each_remedy_changes_only_what_its_header_says():
 @pytest.mark.parametrize("config", REMEDIES, ids=lambda p: p.stem)
 def test_each_remedy_config_on_its_base(config: Path, tmp_path: Path):
     layers = [arg for layer in CHAINS[config.stem] for arg in ("--config", str(layer))]
-    cli = main([*layers, f"--trainer.logger.init_args.save_dir={tmp_path}"], run=False)
+    cli = build_cli([*layers, f"--trainer.logger.init_args.save_dir={tmp_path}"], run=False)
     step = int(config.stem[:2])
     assert cli.trainer.gradient_clip_val == (1.0 if step >= 2 else None)
     configured = cli.model.configure_optimizers()

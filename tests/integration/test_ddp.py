@@ -21,7 +21,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_lstm import distributed
-from lightning_lstm.cli import main
+from lightning_lstm.cli import build_cli
 from lightning_lstm.data.statistics import FittedStatistics, fit_on_rank_zero
 from tests.helpers import REPO, clean_env, write_weekly_sine
 
@@ -220,7 +220,7 @@ def test_ddp_fit_shards_windows_fits_statistics_once_and_writes_once(ddp_fit):
 def single_validate(ddp_fit) -> dict[str, float]:
     """``validate`` of the fit's last checkpoint on one process."""
     root = ddp_fit.root / "validate-single"
-    main(["validate", *cli_args(root, ddp_fit.csv, ddp=False), f"--ckpt_path={ddp_fit.ckpt}"])
+    build_cli(["validate", *cli_args(root, ddp_fit.csv, ddp=False), f"--ckpt_path={ddp_fit.ckpt}"])
     return scalars(only_run(root))
 
 
@@ -240,7 +240,7 @@ def test_ddp_test_through_torchrun_equals_one_process(ddp_fit, tmp_path: Path):
     args = run_args(tmp_path / "ddp", ddp_fit.csv, f"--ckpt_path={ddp_fit.ckpt}")  # the script adds the configs
     output = launch(["bash", "scripts/torchrun.sh", "test", *args], cwd=REPO, env=env)
     assert "MEMBER: 2/2" in output.stdout
-    main(["test", *cli_args(tmp_path / "single", ddp_fit.csv, ddp=False), f"--ckpt_path={ddp_fit.ckpt}"])
+    build_cli(["test", *cli_args(tmp_path / "single", ddp_fit.csv, ddp=False), f"--ckpt_path={ddp_fit.ckpt}"])
     assert_same_metrics(scalars(only_run(tmp_path / "ddp")), scalars(only_run(tmp_path / "single")), "test/")
 
 
@@ -251,7 +251,7 @@ def test_ddp_backtest_predictions_hold_every_window_once_in_time_order(ddp_fit, 
         cli("predict", *cli_args(tmp_path / "d", ddp_fit.csv, f"--predictions.output_path={ddp}", *backtest)),
         cwd=tmp_path,
     )
-    main(
+    build_cli(
         ["predict", *cli_args(tmp_path / "s", ddp_fit.csv, f"--predictions.output_path={single}", *backtest, ddp=False)]
     )
     table, expected = pd.read_csv(ddp), pd.read_csv(single)

@@ -21,7 +21,7 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities import rank_zero
 from lightning_utilities.core import rank_zero as utils_rank_zero
 
-from lightning_lstm.cli import main
+from lightning_lstm.cli import build_cli
 from tests.helpers import REPO
 from tests.integration.test_ddp import clean_env, cli, cli_args, launch, run_args, write_series
 
@@ -64,7 +64,7 @@ def test_srun_variables_select_the_slurm_environment(monkeypatch, tmp_path: Path
     monkeypatch.setattr(rank_zero.rank_zero_only, "rank", 0)  # building the Trainer sets rank 1 process-wide
     monkeypatch.setattr(utils_rank_zero.rank_zero_only, "rank", 0)
     csv = write_series(tmp_path / "series.csv")
-    trainer = main(cli_args(tmp_path, csv), run=False).trainer  # run=False: no subcommand, nothing started
+    trainer = build_cli(cli_args(tmp_path, csv), run=False).trainer  # run=False: no subcommand, nothing started
     environment = trainer.strategy.cluster_environment
     assert isinstance(environment, SLURMEnvironment) and environment.auto_requeue
     assert (trainer.world_size, trainer.global_rank, trainer.local_rank, trainer.node_rank) == (2, 1, 1, 0)

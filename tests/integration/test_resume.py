@@ -17,10 +17,11 @@ PyTorch's ``DistributedSampler`` is used and Lightning cannot resume it mid-epoc
 checkpoint is complete (a kill *during* the write is not exercised here); ``last.ckpt`` holds the state at its step, so
 the steps after it are recomputed, not lost.
 
-Known gap (``xfail``, strict, last test): Lightning 2.6 writes ``last.ckpt`` only together with a top-k checkpoint, and
-with the CLI's defaults (``checkpoint.monitor: val/loss``, ``save_top_k: 1``) that is only when ``val/loss`` improves:
-after a plateau, ``fit --ckpt_path last`` resumes from the last improvement and the epochs since are lost. The kill test
-therefore checkpoints by steps with ``checkpoint.monitor=null``.
+``last.ckpt`` follows the run whatever the monitor does (the last tests): Lightning 2.6 alone writes it only together
+with a top-k checkpoint, i.e. with the CLI's defaults (``checkpoint.monitor: val/loss``, ``save_top_k: 1``) only when
+``val/loss`` improves; :class:`~lightning_lstm.callbacks.checkpoint.RunCheckpoint` rewrites it at every epoch end, at
+the end of training and every ``checkpoint.last_every_n_train_steps`` steps. The kill test checkpoints by steps with
+``checkpoint.monitor=null``, so that a top-k file lands mid-epoch as well.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_lstm.cli import main
+from lightning_lstm.cli import build_cli
 from tests.helpers import REPO, write_weekly_sine
 
 EPOCHS, BATCH = 3, 20
@@ -103,7 +104,9 @@ def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
 def evaluate(config: Path, ckpt: Path) -> dict[str, float]:
     scores = {}
     for command in ("validate", "test"):
-        cli = main([command, "--config", str(config), f"--ckpt_path={ckpt}", "--trainer.enable_progress_bar=false"])
+        cli = build_cli(
+            [command, "--config", str(config), f"--ckpt_path={ckpt}", "--trainer.enable_progress_bar=false"]
+        )
         scores.update({k: float(v) for k, v in cli.trainer.callback_metrics.items()})
     return scores
 
@@ -137,7 +140,7 @@ def kill_at_checkpoint(save_dir: Path, csv: Path) -> Path:
 
 def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(tmp_path: Path) -> None:
     csv = write_series(tmp_path / "series.csv")
-    main(fit_args(tmp_path / "whole", csv))
+    build_cli(fit_args(tmp_path / "whole", csv))
     whole = tmp_path / "whole" / "default" / "version_0"
     reference = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)
     assert reference["global_step"] == EPOCHS * STEPS_PER_EPOCH
@@ -150,9 +153,10 @@ def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(tmp_path: Pa
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        main(fit_args(tmp_path / "broken", csv, "--ckpt_path=last"))
+        # a folder of its own (by default the resumed fit continues version_0), to compare its metrics alone
+        build_cli(fit_args(tmp_path / "broken", csv, "--ckpt_path=last", "--trainer.logger.init_args.version=resumed"))
     assert not [w for w in caught if "not resumable" in str(w.message)]  # Lightning warns about a plain loader
-    resumed = tmp_path / "broken" / "default" / "version_1"
+    resumed = tmp_path / "broken" / "default" / "resumed"
     final = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
 
     assert final["global_step"] == reference["global_step"]
@@ -176,15 +180,9 @@ def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(tmp_path: Pa
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Lightning 2.6 refreshes last.ckpt only when a top-k checkpoint is saved, i.e. "
-    "when val/loss improves (checkpoint.monitor: val/loss, save_top_k: 1); lightning_lstm/cli.py needs "
-    "a checkpoint that saves every epoch for last.ckpt",
-)
 def test_last_ckpt_follows_every_epoch_with_the_default_checkpoint_settings(tmp_path: Path) -> None:
     csv = write_series(tmp_path / "series.csv")
-    main(
+    build_cli(
         [
             "fit",
             "--config",
@@ -205,4 +203,65 @@ def test_last_ckpt_follows_every_epoch_with_the_default_checkpoint_settings(tmp_
         ]
     )
     last = torch.load(tmp_path / "default" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
-    assert last["epoch"] == EPOCHS - 1  # today: 0, the only epoch whose val/loss was a new best
+    assert last["epoch"] == EPOCHS - 1  # Lightning alone: 0, the only epoch whose val/loss was a new best
+
+
+def plateau_fit(save_dir: Path, csv: Path, *extra: str) -> list[str]:
+    """The CLI's checkpoint defaults (monitor val/loss, save_top_k 1, save_last) and a learning rate of 0: the
+    validation loss is the same every epoch, so after epoch 0 it never improves."""
+    return [
+        "fit",
+        "--config",
+        str(REPO / "configs" / "default.yaml"),
+        f"--trainer.logger.init_args.save_dir={save_dir}",
+        f"--trainer.max_epochs={EPOCHS}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--model.hidden_size=4",
+        "--model.num_layers=1",
+        "--model.optimizer.init_args.lr=0",
+        f"--data.path={csv}",
+        "--data.target_columns=[value]",
+        "--data.lookback=10",
+        "--data.horizon=2",
+        f"--data.batch_size={BATCH}",
+        "--data.window_norm=none",
+        "--forecast_plot.every_n_epochs=0",
+        *extra,
+    ]
+
+
+class LastStepsSeen(pl.Callback):
+    """Test-only: at the start of every training batch, the global step then and the one held by ``last.ckpt``."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        last = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
+        if last.exists():
+            self.seen.append((trainer.global_step, torch.load(last, weights_only=True, mmap=True)["global_step"]))
+
+
+def test_last_ckpt_holds_the_final_step_after_the_validation_loss_stopped_improving(tmp_path: Path) -> None:
+    csv = write_series(tmp_path / "series.csv")
+    build_cli(plateau_fit(tmp_path, csv))
+    folder = tmp_path / "default" / "version_0" / "checkpoints"
+    (best,) = folder.glob("best-*.ckpt")
+    assert best.name == f"best-epoch000-step{STEPS_PER_EPOCH}.ckpt"  # the only epoch that was a new best
+    last = torch.load(folder / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (EPOCHS - 1, EPOCHS * STEPS_PER_EPOCH)
+
+
+def test_last_ckpt_every_n_train_steps_for_long_epochs(tmp_path: Path) -> None:
+    csv = write_series(tmp_path / "series.csv")
+    seen = json.dumps({"class_path": f"{__name__}.LastStepsSeen"})
+    cli = build_cli(
+        plateau_fit(tmp_path, csv, "--checkpoint.last_every_n_train_steps=4", f"--trainer.callbacks+={seen}")
+    )
+    (recorder,) = [c for c in cli.trainer.callbacks if isinstance(c, LastStepsSeen)]
+    # rewritten every 4 steps (4, 8, 12, ...) and at each epoch end (10, 20), whatever val/loss does
+    saves = [k for k in range(1, EPOCHS * STEPS_PER_EPOCH + 1) if k % 4 == 0 or k % STEPS_PER_EPOCH == 0]
+    assert recorder.seen == [(now, max(k for k in saves if k <= now)) for now in range(4, EPOCHS * STEPS_PER_EPOCH)]
+    last = torch.load(tmp_path / "default" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == EPOCHS * STEPS_PER_EPOCH

@@ -12,7 +12,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from lightning_lstm.cli import main
+from lightning_lstm.cli import build_cli
 from tests.helpers import GLUCOSE_EXCERPT, REPO
 
 CLIP = 1e-3  # tiny on purpose: the logged pre-clipping norm must exceed it
@@ -49,17 +49,17 @@ def fit_args(root: Path, csv: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``fit`` 3 epochs of 3 steps into ``tiny/version_0``; ``test`` the best checkpoint into ``tiny/version_1``."""
+    """``fit`` 3 epochs of 3 steps into ``tiny/version_0``; ``test`` the best checkpoint into ``version_0/test``."""
     root = tmp_path_factory.mktemp("logging")
     t = np.arange(300)
     csv = root / "sine.csv"
     pd.DataFrame(
         {"date": pd.date_range("2020-01-01", periods=len(t), freq="D"), "value": 10 + 3 * np.sin(2 * np.pi * t / 7)}
     ).to_csv(csv, index=False)
-    main(["fit", *fit_args(root, csv)])
+    build_cli(["fit", *fit_args(root, csv)])
     fitted = root / "tiny" / "version_0"
     best = next((fitted / "checkpoints").glob("best-*.ckpt"))
-    main(["test", "--config", str(fitted / "config.yaml"), f"--ckpt_path={best}"])
+    build_cli(["test", "--config", str(fitted / "config.yaml"), f"--ckpt_path={best}"])
     return fitted
 
 
@@ -109,11 +109,11 @@ def test_hp_metric_is_the_best_validation_loss_and_hparams_are_logged(run: Path)
 
 
 def test_forecast_figures_every_epoch_and_at_test(run: Path):
-    val_images = accumulate(run).Images("forecast/val")
+    val_images = accumulate(run).Images("forecast/val/1")  # one image per window: forecast/val/1 .. /4
     assert [image.step for image in val_images] == list(range(EPOCHS))  # every_n_epochs=1: after each epoch
     assert val_images[0].encoded_image_string.startswith(b"\x89PNG")
-    test_events = accumulate(run.parent / "version_1")
-    assert len(test_events.Images("forecast/test")) == 1
+    test_events = accumulate(run / "test")  # the checkpoint's run folder
+    assert len(test_events.Images("forecast/test/1")) == 1
     assert "test/mae_ratio_naive" in test_events.Tags()["scalars"]
 
 
@@ -142,7 +142,7 @@ def test_fit_ckpt_path_last_resumes_the_previous_run(run: Path):
     val_losses = [e.value for e in accumulate(run).Scalars("val/loss")]
     assert previous["best_val_loss"] == pytest.approx(min(val_losses))
     config = yaml.safe_load((run / "config.yaml").read_text())
-    main(
+    build_cli(
         [
             "fit",
             *fit_args(
@@ -153,16 +153,17 @@ def test_fit_ckpt_path_last_resumes_the_previous_run(run: Path):
             ),
         ]
     )
-    resumed = run.parent / "version_2"  # version_1 is the test run: it has no checkpoints, so it is passed over
+    resumed = run  # the resumed fit continues its run folder: one curve, its step axis going on
+    assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]
     steps = [e.step for e in accumulate(resumed).Scalars("train/loss_step")]
-    assert steps == list(range(EPOCHS * BATCHES, (EPOCHS + 1) * BATCHES)), steps  # one more epoch, not four
+    assert steps == list(range((EPOCHS + 1) * BATCHES)), steps  # one more epoch, not four
     last = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
     assert (last["epoch"], last["global_step"]) == (EPOCHS, (EPOCHS + 1) * BATCHES)
     assert last["best_val_loss"] <= previous["best_val_loss"]
 
 
 def test_glucose_config_runs_on_the_glucose_excerpt(tmp_path: Path):
-    main(
+    build_cli(
         [
             "fit",
             "--config",

@@ -115,8 +115,46 @@ def test_bidirectional_head_reads_both_directions_of_the_top_layer():
         ({"num_layers": 0}, "model.num_layers"),
         ({"dropout": 1.0}, "model.dropout"),
         ({"head": "conv"}, "model.head"),
+        ({"future_size": -1}, "model.future_size"),
     ],
 )
 def test_invalid_options_name_the_flag(kwargs: dict, option: str):
     with pytest.raises(ValueError, match=option):
         LSTMRegressor(1, 1, 1, **kwargs)
+
+
+def test_without_known_future_inputs_the_network_is_unchanged():
+    torch.manual_seed(0)
+    plain = LSTMRegressor(2, num_targets=1, horizon=3, hidden_size=4)
+    torch.manual_seed(0)
+    off = LSTMRegressor(2, num_targets=1, horizon=3, hidden_size=4, future_size=0)
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in off.state_dict().items()}
+    x = torch.randn(5, LOOKBACK, 2)
+    torch.testing.assert_close(plain(x), off(x), rtol=0, atol=0)  # same initialisation, same forecasts
+
+
+def test_known_future_inputs_reach_the_encoder_and_each_horizon_step():
+    torch.manual_seed(0)
+    horizon, k = 3, 2
+    model = LSTMRegressor(1, num_targets=1, horizon=horizon, hidden_size=4, future_size=k).eval()
+    assert model.lstm.input_size == 1 + k and model.head.in_features == 4 + horizon * k
+    x, known = torch.randn(4, LOOKBACK, 1), torch.randn(4, LOOKBACK + horizon, k)  # (B, L, F), (B, L + H, K)
+    base = model(x, known)
+    assert base.shape == (4, horizon, 1)
+    past, future = known.clone(), known.clone()
+    past[:, 0] += 1.0  # a lookback step: read by the LSTM
+    future[:, LOOKBACK + 1] += 1.0  # the second horizon step: read by the head only
+    assert not torch.allclose(model(x, past), base)
+    _, (h_n, _) = model.lstm(torch.cat([x, future[:, :LOOKBACK]], dim=-1))
+    torch.testing.assert_close(
+        model(x, future), model.head(torch.cat([h_n[-1], future[:, LOOKBACK:].flatten(1)], 1)).view(4, horizon, 1)
+    )
+    assert not torch.allclose(model(x, future), base)
+
+
+def test_known_future_inputs_of_the_wrong_shape_are_an_error():
+    model = LSTMRegressor(1, num_targets=1, horizon=3, hidden_size=4, future_size=2)
+    with pytest.raises(ValueError, match=r"pass known of shape \(B, 11, 2\), got None"):
+        model(torch.randn(2, LOOKBACK, 1))
+    with pytest.raises(ValueError, match=r"got \(2, 8, 2\)"):
+        model(torch.randn(2, LOOKBACK, 1), torch.randn(2, LOOKBACK, 2))  # the horizon's values are missing

@@ -1,0 +1,75 @@
+"""A spike decision taken on the device, read on the host one step late (a non-blocking copy, no queue stall).
+
+The loss-spike callback packs each step's two verdicts and its spike flag into one ``(13,)`` tensor; this starts
+its copy to (pinned, on CUDA) host memory with an event behind it, and hands the values back when the callback
+asks at the next step's end, at the epoch's end or before a checkpoint: by then the copy has long finished, so
+reading it waits for nothing that the next step's kernels need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from lightning_lstm.spikes.detector import SpikeVerdict
+from lightning_lstm.spikes.device_detector import DeviceVerdict
+
+
+def pack(loss: DeviceVerdict, grad: DeviceVerdict, spike: torch.Tensor) -> torch.Tensor:
+    """``(6,) loss verdict | (6,) grad verdict | spike flag`` as one float64 ``(13,)`` tensor on the device."""
+    return torch.cat([loss.stacked(), grad.stacked(), spike.to(torch.float64).view(1)])
+
+
+def unpack(values: list[float]) -> tuple[SpikeVerdict, SpikeVerdict, bool]:
+    """The host verdicts and the spike flag from :func:`pack`'s values."""
+    return DeviceVerdict.from_host(values[:6]), DeviceVerdict.from_host(values[6:12]), bool(values[12])
+
+
+@dataclass
+class PendingDecision:
+    """One step's packed decision on its way to the host, and what acting on it needs from that step."""
+
+    host: torch.Tensor
+    event: Any  # a torch.cuda.Event, or None where the copy was synchronous (CPU)
+    step: int
+    lr: float
+    batch_idx: int
+    window_step: Any
+    batch: Any
+
+    @classmethod
+    def start(cls, packed: torch.Tensor, **context: Any) -> PendingDecision:
+        if packed.device.type == "cuda":
+            host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
+            host.copy_(packed, non_blocking=True)  # (13,) device -> pinned host, queued behind the step's kernels
+            event = torch.cuda.Event()
+            event.record()
+            return cls(host, event, **context)
+        return cls(packed.to("cpu", non_blocking=True), None, **context)  # CPU: the tensor itself; others: a copy
+
+    def values(self) -> list[float]:
+        """The packed values on the host (waits for the copy only if it has not finished yet)."""
+        if self.event is not None:
+            self.event.synchronize()
+        return self.host.tolist()
+
+
+class DeferredDecisions:
+    """Decisions in flight, oldest first: :meth:`due` hands back those the host may read now without waiting."""
+
+    def __init__(self) -> None:
+        self._queue: list[PendingDecision] = []
+
+    def start(self, packed: torch.Tensor, **context: Any) -> None:
+        self._queue.append(PendingDecision.start(packed, **context))
+
+    def due(self, keep_last: bool) -> list[tuple[PendingDecision, list[float]]]:
+        """Pops the decisions to act on: all but the newest (one step late), or all (``keep_last=False``)."""
+        count = len(self._queue) - 1 if keep_last else len(self._queue)
+        ready, self._queue = self._queue[: max(count, 0)], self._queue[max(count, 0) :]
+        return [(pending, pending.values()) for pending in ready]
+
+    def __len__(self) -> int:
+        return len(self._queue)

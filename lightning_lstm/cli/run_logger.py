@@ -1,0 +1,155 @@
+"""Where a run writes: under ``trainer.default_root_dir``, and into the run folder of the checkpoint it loads.
+
+:class:`RunLogger` is Lightning's TensorBoardLogger whose ``save_dir`` may be left out (``null``): it then follows
+``trainer.default_root_dir``, as Lightning's own default logger does, so ``--trainer.default_root_dir=DIR`` moves
+every output (events, ``config.yaml``, ``checkpoints/``, predictions) to ``DIR/<name>/version_<n>/``.
+
+A subcommand that loads a checkpoint from a run folder (``<run>/checkpoints/*.ckpt``) writes into that run
+(:func:`follow_checkpoint_run`) unless ``version`` or ``sub_dir`` is set, or ``save_dir`` is set to a folder the run
+is not in:
+
+- ``fit --ckpt_path`` (and ``--ckpt_path last``) continues the run's own folder and version: its new event file
+  starts at the checkpoint's step (``purge_step``: TensorBoard hides what the interrupted run logged after the
+  checkpoint), so TensorBoard shows one curve, and checkpoints keep going to ``<run>/checkpoints/``;
+- ``validate``, ``test`` and ``predict`` write to ``<run>/validate/``, ``<run>/test/`` and ``<run>/predict/``
+  (their ``config.yaml``, events and, for predict, ``predictions.csv``) instead of a new ``version_<n>``.
+
+Under SLURM the job script sets ``version: slurm-<job id>``: a requeued job keeps that folder by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import TensorBoardLogger
+
+log = logging.getLogger(__name__)
+
+
+class RunLogger(TensorBoardLogger):
+    """TensorBoardLogger (same arguments) whose run folders go under ``trainer.default_root_dir`` by default.
+
+    Args:
+        save_dir: folder of ``<name>/version_<n>/``; ``null``: ``trainer.default_root_dir`` (the current folder when
+            that is not set either).
+        name: experiment name, the folder between ``save_dir`` and ``version_<n>``.
+        version: run folder name (an int ``n`` gives ``version_<n>``); ``null``: the next free ``version_<n>``, or the
+            run of the checkpoint a subcommand loads.
+        log_graph: add the model graph to TensorBoard.
+        default_hp_metric: log a placeholder ``hp_metric`` with the hyperparameters.
+        prefix: prefix of every metric name.
+        sub_dir: sub-folder of the run folder for the event files.
+    """
+
+    def __init__(
+        self,
+        save_dir: _PATH | None = None,
+        name: str | None = "lightning_logs",
+        version: int | str | None = None,
+        log_graph: bool = False,
+        default_hp_metric: bool = True,
+        prefix: str = "",
+        sub_dir: _PATH | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            save_dir if save_dir is not None else os.getcwd(), name, version, log_graph, default_hp_metric, prefix,
+            sub_dir, **kwargs,
+        )  # fmt: skip
+        self.save_dir_given = save_dir is not None
+        self.place_given = version is not None or sub_dir is not None
+
+    def follow_root_dir(self, default_root_dir: _PATH) -> None:
+        """Put the run folders under ``default_root_dir`` unless ``save_dir`` was given (before anything is written)."""
+        if not self.save_dir_given:
+            self._root_dir = os.fspath(default_root_dir)
+
+    def write_into(self, run: Path, sub_dir: str | None, purge_step: int | None) -> None:
+        """Write into run folder ``run`` (its ``sub_dir`` for the event files); TensorBoard hides events of earlier
+        files from ``purge_step`` on. Only before the event writer exists."""
+        self._root_dir, self._name, self._version = str(run.parent), "", run.name
+        self._sub_dir = sub_dir
+        if purge_step is not None:
+            self._kwargs["purge_step"] = purge_step
+
+
+def checkpoint_run(ckpt_path: str | None) -> Path | None:
+    """The run folder of ``<run>/checkpoints/<file>.ckpt`` when ``<run>`` is one (it holds events or a config)."""
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        return None
+    folder = Path(ckpt_path).resolve().parent
+    run = folder.parent
+    if folder.name != "checkpoints":
+        return None
+    marks = ("config.yaml", "hparams.yaml")
+    if any((run / mark).is_file() for mark in marks) or any(run.glob("events.out.tfevents.*")):
+        return run
+    return None
+
+
+def stored_global_step(ckpt_path: str) -> int | None:
+    try:
+        return int(torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["global_step"])
+    except Exception:  # noqa: BLE001 - the restore itself reports a bad file; here it only means no purge step
+        return None
+
+
+def follow_checkpoint_run(trainer: pl.Trainer, ckpt_path: str | None, subcommand: str) -> Path | None:
+    """Point the trainer's :class:`RunLogger` at the run folder of ``ckpt_path`` (see the module docstring).
+
+    Returns the folder written to, or ``None`` when the logger keeps its own (another logger, a given ``version`` or
+    ``sub_dir``, a ``save_dir`` the run is not in, or a checkpoint outside a run folder).
+    """
+    logger = trainer.logger
+    run = checkpoint_run(ckpt_path)
+    if not isinstance(logger, RunLogger) or logger.place_given or run is None:
+        return None
+    if logger.save_dir_given and not run.is_relative_to(Path(logger.save_dir).resolve()):
+        return None
+    if subcommand == "fit":
+        step = stored_global_step(ckpt_path)
+        logger.write_into(run, None, step)  # the first step it logs is the checkpoint's global step
+        # Lightning's "exists and is not empty" warning for this folder: its checkpoints are the ones resumed from
+        warnings.filterwarnings("ignore", message=re.escape(f"Checkpoint directory {run / 'checkpoints'} exists"))
+        log.info("resuming run %s from %s", run, Path(ckpt_path).name)
+        return run
+    logger.write_into(run, subcommand, None)
+    log.info("%s writes into %s", subcommand, run / subcommand)
+    return run / subcommand
+
+
+def without_checkpointing(trainer_config: dict, callbacks: list) -> list:
+    """``callbacks`` without the ``checkpoint`` group's ModelCheckpoint under ``trainer.enable_checkpointing: false``
+    (Lightning refuses a ModelCheckpoint then; the group is always on otherwise)."""
+    if trainer_config.get("enable_checkpointing", True) is not False:
+        return callbacks
+    return [callback for callback in callbacks if not isinstance(callback, ModelCheckpoint)]
+
+
+def defer_config_save(trainer: pl.Trainer) -> SaveConfigCallback | None:
+    """In a run folder that already holds a ``config.yaml`` (a resumed fit, a repeated test), write the config only
+    once the command succeeded (:func:`save_deferred_config`): a command refused for its input leaves it as it was."""
+    log_dir = trainer.log_dir
+    for callback in trainer.callbacks:
+        if isinstance(callback, SaveConfigCallback) and not callback.already_saved and log_dir:
+            if (Path(log_dir) / callback.config_filename).is_file():
+                callback.already_saved = True  # skipped in setup
+                return callback
+    return None
+
+
+def save_deferred_config(trainer: pl.Trainer, callback: SaveConfigCallback | None, stage: str) -> None:
+    """Write the config :func:`defer_config_save` held back (every rank calls it: ``setup`` syncs the ranks)."""
+    if callback is not None:
+        callback.already_saved = False
+        callback.setup(trainer, trainer.lightning_module, stage)

@@ -1,0 +1,131 @@
+"""``report.md``: the cause in plain words, its evidence, the before/after table, what each remedy cost, the time."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lightning_lstm.doctor.ranking import Row
+
+
+def _num(value: float | None, digits: str = ".4g") -> str:
+    return "n/a" if value is None or not math.isfinite(value) else format(value, digits)
+
+
+def _diagnosis(findings: list[dict[str, Any]], probe: dict[str, Any]) -> list[str]:
+    causes = [f for f in findings if f.get("advice")]
+    notes = [f for f in findings if not f.get("advice")]
+    spikes, steps = len(probe.get("spikes", [])), len(probe["recorder"].get("steps", []))
+    lines = ["## Diagnosis", "", f"The probe had {spikes} loss spike(s) in {steps} optimizer steps.", ""]
+    if not causes:
+        lines += [
+            "**Nothing stands out**: no rule found evidence for a cause, so nothing is changed and no remedy was "
+            "tried.",
+            "",
+        ]
+    else:
+        first = causes[0]
+        lines += [
+            f"**Cause: {first['cause'].replace('_', ' ')}.** {first['sentence']} (confidence "
+            f"{first['confidence']:.2f}).",
+            "",
+            f"What to do: {first['advice']}",
+            "",
+        ]
+        for other in causes[1:]:
+            lines.append(
+                f"- Also ({other['cause'].replace('_', ' ')}, confidence {other['confidence']:.2f}): "
+                f"{other['sentence']}. {other['advice']}"
+            )
+    lines += [f"- Checked: {note['sentence']}." for note in notes]
+    named = [a for f in causes for a in f.get("anomalies", [])]
+    if named:
+        lines += [
+            "",
+            "| kind | column | time | value | neighbours' median | robust score | spikes whose windows hold it |",
+            "|---|---|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {a['kind'].replace('_', ' ')} | {a['column']} | {a['time']} | {_num(a['value'])} | "
+            f"{_num(a['reference'])} | {_num(a['score'], '.3g')} | {a['spikes']} |"
+            for a in named
+        ]
+    return [*lines, ""]
+
+
+def _table(rows: list[Row], winner: Row | None, tolerance: float) -> list[str]:
+    base = rows[0]
+    lines = [
+        "## Before and after",
+        "",
+        "Same seed, data split and budget for every run. Validation MAE: the mean of the last third of the epochs, on "
+        f"the original scale (the test split is never read). A remedy is refused if it worsens it by more than "
+        f"{tolerance:.0%} or adds spikes.",
+        "",
+        "| run | change | spikes | spikes removed | val MAE | vs probe | verdict | cost | wall s |",
+        "|---|---|---:|---:|---:|---:|---|---|---:|",
+    ]
+    for row in rows:
+        removed = "" if row is base or row.spikes is None or not base.spikes else f"{1 - row.spikes / base.spikes:.0%}"
+        change = row.mae_change(base.val_mae)
+        verdict = (
+            "baseline"
+            if row is base
+            else "**winner**"
+            if row is winner
+            else (f"refused: {row.refused}" if row.refused else "accepted")
+        )
+        lines.append(
+            f"| {row.name} | {row.what} | {'-' if row.spikes is None else row.spikes} | {removed} | "
+            f"{_num(row.val_mae)} | {'' if change is None or row is base else f'{change:+.1%}'} | {verdict} | "
+            f"{row.cost} | {_num(row.wall_s, '.1f')} |"
+        )
+    return [*lines, ""]
+
+
+def report_markdown(summary, rows: list[Row], winner: Row | None, probe, lr_test, options) -> str:
+    """The whole report as markdown."""
+    lines = ["# doctor report", ""]
+    if summary.get("command"):
+        lines += [f"`{summary['command']}`", ""]
+    lines += [
+        f"Every run trained {summary['probe_epochs']} epoch(s) ({len(probe['recorder']['steps'])} steps), "
+        f"{summary['jobs']} at a time.",
+        "",
+    ]
+    lines += _diagnosis(summary["findings"], probe)
+    if len(rows) > 1:
+        lines += _table(rows, winner, options.tolerance)
+    if lr_test:
+        used = next((c["overlay"] for c in summary["candidates"] if c["cause"] == "learning_rate"), {})
+        lines += [
+            f"LR range test (Lightning `Tuner.lr_find`, 100 steps from 1e-6 to 1, {lr_test['wall_s']:.1f} s): "
+            f"Lightning's suggestion {_num(lr_test.get('suggestion'), '.2g')}; candidates tried "
+            f"{', '.join(_num(v, '.2g') for v in used.values()) or 'none'}.",
+            "",
+        ]
+    if winner is not None:
+        lines += [
+            f"**Fix**: `{summary['fixed_yaml']}` is your config plus `{winner.name}` ({winner.what}). Train it "
+            "with `python -m lightning_lstm fit --config fixed.yaml`.",
+            "",
+        ]
+    elif len(rows) > 1:
+        lines += [
+            "**No remedy passed**: none removed spikes without worsening the validation MAE; no fixed.yaml was "
+            "written.",
+            "",
+        ]
+    lines += ["![training loss before and after](loss.png)", ""]
+    lines += [
+        "## Time",
+        "",
+        f"The doctor took {summary['wall_s']:.0f} s: the probe alone, then {len(summary['candidates'])} candidate(s) "
+        f"{summary['jobs']} at a time. One probe took {probe['wall_s']:.1f} s, so probe x (1 + candidates / jobs) = "
+        f"{summary['estimate_s']:.0f} s; the rest is each process's start, reading the data"
+        + (" and the LR range test." if lr_test else "."),
+        "",
+        "Every run's TensorBoard folder, `spikes.json` and console log are under `runs/<name>/` and `configs/`.",
+        "",
+    ]
+    return "\n".join(lines)

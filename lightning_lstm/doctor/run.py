@@ -1,0 +1,125 @@
+"""The doctor: probe the user's config, diagnose, try the remedies the diagnosis points to, prove the best one.
+
+``python -m lightning_lstm doctor --config cfg.yaml [--doctor.out_dir DIR] [--doctor.jobs N] ...`` runs, in order:
+
+1. the **probe**: the config as it is, for the probe budget (:func:`~lightning_lstm.doctor.options.probe_epochs`);
+2. if the learning rate is a suspect, Lightning's **LR range test** (``Tuner.lr_find``, 100 steps);
+3. every **candidate** remedy (:mod:`.remedies`) with the same seed and budget, ``jobs`` at a time;
+4. the **ranking** (:mod:`.ranking`) and the outputs in ``out_dir``: ``report.md``, ``fixed.yaml`` (the config plus
+   the winning overlay: ``fit --config fixed.yaml``), ``loss.png``, ``summary.json`` and ``runs/<name>/`` (TensorBoard).
+
+Its wall time is about (candidates + 1) x one probe / jobs: the probe runs alone first, so probe x (1 + candidates /
+jobs), plus the range test when it runs and each process's start.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from lightning_lstm.doctor.config import apply_overlay, fit_config, get_key, probe_config, write_yaml
+from lightning_lstm.doctor.figure import loss_figure
+from lightning_lstm.doctor.options import DoctorOptions, parallel_jobs, probe_epochs
+from lightning_lstm.doctor.ranking import rank
+from lightning_lstm.doctor.remedies import candidates_for
+from lightning_lstm.doctor.report import report_markdown
+from lightning_lstm.doctor.runner import Job, run_jobs
+
+LR_SUSPECTS = ("learning_rate", "nonfinite")
+
+
+def steps_per_epoch(config: dict) -> int:
+    """Optimizer steps per epoch of ``config``'s training data (reads and splits the data once)."""
+    from lightning_lstm.data.datamodule import TimeSeriesDataModule
+
+    data = TimeSeriesDataModule(**{k: v for k, v in (config.get("data") or {}).items()})
+    data.setup("fit")
+    windows, batch = len(data.window_index("train")), int(data.hparams.batch_size)
+    steps = windows // batch if data.hparams.drop_last else math.ceil(windows / batch)
+    accumulate = int(get_key(config, "trainer.accumulate_grad_batches", 1) or 1)
+    return max(1, steps // accumulate)
+
+
+def _run_one(job: Job, threads: int, echo) -> dict[str, Any]:
+    result = run_jobs([job], 1, threads, echo)[job.name]
+    if "error" in result:
+        raise RuntimeError(f"doctor: the {job.name} run failed; its output is in {job.log}:\n{result['error']}")
+    return result
+
+
+def run_doctor(config: dict, options: DoctorOptions, echo=print, command: str = "") -> dict[str, Any]:
+    """Runs the doctor on a resolved ``fit`` config (a nested dict) and returns the summary it writes.
+
+    Raises:
+        ValueError: if the config has no validation split (remedies are judged on validation MAE).
+        RuntimeError: if the probe run fails (its log is named).
+    """
+    start = time.perf_counter()
+    config = fit_config(config)
+    if not (get_key(config, "data.val_fraction", 0.15) or get_key(config, "data.val_start")):
+        raise ValueError("doctor needs a validation split to judge remedies: set data.val_fraction > 0")
+    out = Path(options.out_dir)
+    configs, runs = out / "configs", out / "runs"
+    epochs = probe_epochs(options, steps_per_epoch(config), get_key(config, "trainer.max_epochs"))
+    jobs = parallel_jobs(options, config.get("trainer") or {})
+    echo(f"[doctor] probe budget: {epochs} epoch(s) per run; {jobs} run(s) at a time; writing to {out}")
+
+    def job(name: str, overlay: dict, kind: str = "fit") -> Job:
+        return Job(name, kind, write_yaml(probe_config(config, overlay, name, runs, epochs), configs / f"{name}.yaml"))
+
+    probe = _run_one(job("probe", {}, "probe"), options.threads, echo)
+    findings = probe["findings"]
+    lr_test = None
+    if options.lr_find and any(f["cause"] in LR_SUSPECTS and f.get("advice") for f in findings):
+        lr_test = _run_one(job("lr_range_test", {}, "lr_find"), options.threads, echo)
+    candidates = candidates_for(findings, probe["context"], lr_test, options.max_candidates)
+    for candidate in candidates:
+        echo(f"[doctor] candidate {candidate.name}: {candidate.what}")
+    results = run_jobs([job(c.name, c.overlay) for c in candidates], jobs, options.threads, echo) if candidates else {}
+    rows, winner = rank(probe, [(c, results[c.name]) for c in candidates], options.tolerance)
+    best = next((c for c in candidates if winner is not None and c.name == winner.name), None)
+    fixed = None
+    if best is not None:
+        header = (
+            f"doctor: your config plus the winning remedy, {best.name} ({best.what}).\nRun: python -m "
+            "lightning_lstm fit --config fixed.yaml\n"
+            + "".join(f"changed: {k}: {v}\n" for k, v in best.overlay.items())
+        )
+        fixed = write_yaml(apply_overlay(config, best.overlay), out / "fixed.yaml", header)
+    after = {**results[best.name], "name": best.name} if best is not None else None
+    figure = loss_figure(probe, after, out / "loss.png", "training loss per step, spikes in red")
+    wall = time.perf_counter() - start
+    summary = {
+        "command": command,
+        "probe_epochs": epochs,
+        "jobs": jobs,
+        "wall_s": wall,
+        "estimate_s": float(probe["wall_s"]) * (1 + len(candidates) / jobs),
+        "findings": findings,
+        "lr_range_test": {k: v for k, v in (lr_test or {}).items() if k in ("suggestion", "wall_s")} or None,
+        "candidates": [{"name": c.name, "cause": c.cause, "overlay": c.overlay, "what": c.what} for c in candidates],
+        "rows": [row.__dict__ for row in rows],
+        "winner": winner.name if winner is not None else None,
+        "fixed_yaml": str(fixed) if fixed else None,
+        "figure": str(figure),
+        "probe": {k: probe[k] for k in ("spikes", "anomalies", "wall_s", "train_windows")},
+        "probe_val_mae": probe["recorder"].get("end_val_mae"),
+        "winner_val_mae": after["recorder"].get("end_val_mae") if after else None,
+        "winner_spikes": len(after["spikes"]) if after else None,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    (out / "report.md").write_text(report_markdown(summary, rows, winner, probe, lr_test, options))
+    echo(f"[doctor] {_verdict(summary)}; report: {out / 'report.md'} ({wall:.0f} s)")
+    return summary
+
+
+def _verdict(summary: dict[str, Any]) -> str:
+    causes = [f for f in summary["findings"] if f.get("advice")]
+    if not causes:
+        return "nothing stands out: no change suggested"
+    if summary["winner"] is None:
+        return f"cause: {causes[0]['cause']}; no remedy passed (see the table)"
+    return f"cause: {causes[0]['cause']}; winner: {summary['winner']} -> {summary['fixed_yaml']}"

@@ -1,0 +1,265 @@
+"""Names the values behind a spike: robust local anomaly scores of the rows inside the spikes' top windows.
+
+A window span says *where* to look; this module says *which value*. Each row is compared with the median of the
+``k`` rows on its left and, separately, of the ``k`` rows on its right, in units of the local spread (1.4826 x the
+neighbours' MAD, floored by the series' typical step-to-step change so a flat stretch never makes noise look huge):
+
+- a **bad value** stands out from both sides in the same direction (``y = 54.1 at 2012-03-25 01:00 is 33x below the
+  median of the neighbouring hours``): fix or mask that timestamp;
+- a **level shift** is a row where the two sides' medians differ by many spreads and both sides are flat: the series
+  moved to another level and stayed there.
+
+Pure numpy: the spike callback passes the frame's values; the doctor reads the result from ``spikes.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+NEIGHBOURS = 12
+"""Rows on each side of a value that form its neighbourhood."""
+BAD_SCORE = 10.0
+"""A value is bad when it sits at least this many local spreads from the medians of both sides."""
+SHIFT_SCORE = 10.0
+"""A level shift moves the median by at least this many spreads (of the flatter side) and the typical step change."""
+
+
+@dataclass
+class LocalAnomaly:
+    """One value (``kind="bad_value"``) or level change (``kind="level_shift"``) found inside spike windows.
+
+    Attributes:
+        kind: ``bad_value`` or ``level_shift``.
+        row: global row in the frame (for a shift: the first row of the new level).
+        series: the series' name.
+        column: the column's name.
+        time: the row's timestamp as text.
+        value: the value at ``row``.
+        reference: the median of the neighbours (for a shift: of the rows before it).
+        after: for a shift, the median of the rows from ``row`` on; else the right-hand median.
+        score: the robust score (spreads away from the reference; the smaller of both sides for a bad value).
+        spikes: how many spikes had a top window holding this row.
+    """
+
+    kind: str
+    row: int
+    series: str
+    column: str
+    time: str
+    value: float
+    reference: float
+    after: float
+    score: float
+    spikes: int = 0
+
+    def describe(self, neighbours: str = "neighbouring values") -> str:
+        """Plain words: the value, its time and how far it is from its neighbours."""
+        name = self.column
+        if self.kind == "level_shift":
+            return (
+                f"{name} moves from a median of {self.reference:.4g} to {self.after:.4g} at {self.time} and stays "
+                f"there (a level shift, {self.score:.0f} local spreads)"
+            )
+        ref, value = self.reference, self.value
+        if abs(value) < 1e-6 * max(abs(ref), 1e-12) or (ref != 0 and 0 < value / ref < 1 and abs(value) < abs(ref)):
+            how = f"{abs(ref / value):.3g}x below" if abs(value) > 1e-12 else "near zero, far below"
+        elif ref != 0 and value / ref > 1:
+            how = f"{value / ref:.3g}x above"
+        else:
+            how = f"{abs(value - ref):.4g} {'above' if value > ref else 'below'}"
+        return (
+            f"{name} = {value:.4g} at {self.time} is {how} the median of the {neighbours} ({ref:.4g}; robust score "
+            f"{self.score:.3g})"
+        )
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict."""
+        return asdict(self)
+
+
+def step_words(time_step: int | None, is_datetime: bool) -> str:
+    """ "neighbouring hours" for an hourly series, "neighbouring 5-minute readings" for a 5-minute one, and so on."""
+    if not is_datetime or not time_step:
+        return "neighbouring values"
+    names = {60: "minutes", 3600: "hours", 86400: "days", 7 * 86400: "weeks"}
+    seconds = time_step / 1e9
+    for length, word in names.items():
+        if abs(seconds - length) < 1e-6 * length:
+            return f"neighbouring {word}"
+    if 28 * 86400 <= seconds <= 31 * 86400:
+        return "neighbouring months"
+    minutes = seconds / 60
+    return f"neighbouring {minutes:g}-minute readings" if minutes < 60 else "neighbouring values"
+
+
+def _spread_floor(column: np.ndarray) -> float:
+    """The series' typical step-to-step change (1.4826 x the median absolute first difference), never zero."""
+    steps = np.abs(np.diff(column))
+    steps = steps[np.isfinite(steps)]
+    typical = float(np.median(steps)) * 1.4826 if len(steps) else 0.0
+    scale = float(np.nanmedian(np.abs(column))) if np.isfinite(column).any() else 1.0
+    return max(typical, 1e-6 * scale, 1e-12)
+
+
+def _side(column: np.ndarray, rows: np.ndarray, lo: int, hi: int, k: int, left: bool) -> tuple[np.ndarray, ...]:
+    """Median and spread of the ``k`` rows left of each row (``left``) or right of it, inside ``[lo, hi)``."""
+    offsets = np.arange(1, k + 1)
+    idx = rows[:, None] - offsets if left else rows[:, None] + offsets  # (R, k)
+    inside = (idx >= lo) & (idx < hi)
+    block = np.where(inside, column[np.clip(idx, lo, hi - 1)], np.nan)
+    block[~np.isfinite(block)] = np.nan
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods at a series' edges
+        count = np.sum(np.isfinite(block), axis=1)
+        median = np.where(count > 0, np.nanmedian(np.where(count[:, None] > 0, block, 0.0), axis=1), np.nan)
+        spread = 1.4826 * np.nanmedian(np.abs(np.where(count[:, None] > 0, block, 0.0) - median[:, None]), axis=1)
+    return median, spread, count
+
+
+def find_local_anomalies(
+    values: np.ndarray,
+    columns: list[str],
+    rows: np.ndarray,
+    series_bounds: tuple[int, int],
+    series_name: str,
+    times: list[str],
+    neighbours: int = NEIGHBOURS,
+    bad_score: float = BAD_SCORE,
+    shift_score: float = SHIFT_SCORE,
+    gap_before: np.ndarray | None = None,
+) -> list[LocalAnomaly]:
+    """Bad values and level shifts among ``rows`` of one series.
+
+    Args:
+        values: ``(N, C)`` values of the whole frame (only rows ``series_bounds`` are read).
+        columns: the ``C`` column names.
+        rows: global rows to score (inside ``series_bounds``), e.g. every row of the spikes' top windows.
+        series_bounds: ``(first, end)`` global rows of the series.
+        series_name: the series' name, for the findings.
+        times: one timestamp text per entry of ``rows``.
+        neighbours: rows on each side that form a value's neighbourhood.
+        bad_score: the score at or above which a value is bad.
+        shift_score: the score at or above which a change of level is a shift.
+        gap_before: ``(N,)`` bool over the frame's rows: a gap in time precedes the row. A neighbourhood that spans
+            a gap shows no shift (the series may have moved during the gap).
+
+    Returns:
+        Findings, the highest score first; one level shift per column at most (its strongest row).
+    """
+    lo, hi = series_bounds
+    rows = np.asarray(rows, dtype=np.int64)
+    found: list[LocalAnomaly] = []
+    for c, name in enumerate(columns):
+        column = np.asarray(values[lo:hi, c], dtype=np.float64)
+        full = np.full(hi, np.nan)
+        full[lo:hi] = column
+        floor = _spread_floor(column)
+        x = full[rows]
+        left_med, left_spread, left_n = _side(full, rows, lo, hi, neighbours, left=True)
+        right_med, right_spread, right_n = _side(full, rows, lo, hi, neighbours, left=False)
+        spread = np.fmax(np.fmax(left_spread, right_spread), floor)
+        with np.errstate(invalid="ignore"):
+            left_score, right_score = (x - left_med) / spread, (x - right_med) / spread
+        both = (np.sign(left_score) == np.sign(right_score)) & (left_n >= 2) & (right_n >= 2)
+        bad_scores = np.where(both, np.fmin(np.abs(left_score), np.abs(right_score)), 0.0)
+        bad = np.isfinite(x) & (bad_scores >= bad_score)
+        for i in np.flatnonzero(bad):
+            found.append(
+                LocalAnomaly(
+                    "bad_value",
+                    int(rows[i]),
+                    series_name,
+                    name,
+                    times[i],
+                    float(x[i]),
+                    float(np.nanmedian([left_med[i], right_med[i]])),
+                    float(right_med[i]),
+                    float(bad_scores[i]),
+                )
+            )
+        # A shift starts at row r: the rows before it against r and the k - 1 rows after it, both sides flat.
+        after_med, after_spread, after_n = _side(full, rows - 1, lo, hi, neighbours, left=False)
+        with np.errstate(invalid="ignore"):
+            jump = np.abs(after_med - left_med) / np.fmax(np.fmax(left_spread, after_spread), floor)
+        ok = (left_n >= neighbours // 2) & (after_n >= neighbours // 2) & ~bad & np.isfinite(jump)
+        if gap_before is not None:
+            gaps = np.concatenate([[0], np.cumsum(np.asarray(gap_before[:hi], dtype=np.int64))])
+            first, last = np.clip(rows - neighbours + 1, lo, hi), np.clip(rows + neighbours, lo, hi)
+            ok &= gaps[last] - gaps[first] == 0
+        # ... it happens in one step (a ramp, however steep, is no shift) and it lasts: over three
+        # times the neighbourhood the medians still differ by half the step.
+        long_left = _side(full, rows, lo, hi, 3 * neighbours, left=True)[0]
+        long_after = _side(full, rows - 1, lo, hi, 3 * neighbours, left=False)[0]
+        with np.errstate(invalid="ignore"):
+            ok &= np.abs(long_after - long_left) >= 0.5 * np.abs(after_med - left_med)
+            ok &= np.abs(x - full[np.clip(rows - 1, lo, hi - 1)]) >= 0.5 * np.abs(after_med - left_med)
+        if ok.any() and np.max(np.where(ok, jump, 0.0)) >= shift_score:
+            i = int(np.argmax(np.where(ok, jump, 0.0)))
+            found.append(
+                LocalAnomaly(
+                    "level_shift",
+                    int(rows[i]),
+                    series_name,
+                    name,
+                    times[i],
+                    float(x[i]),
+                    float(left_med[i]),
+                    float(after_med[i]),
+                    float(jump[i]),
+                )
+            )
+    return sorted(found, key=lambda a: -a.score if math.isfinite(a.score) else -math.inf)
+
+
+def count_spikes_per_row(spike_rows: list[set[int]], anomalies: list[LocalAnomaly]) -> None:
+    """Sets each anomaly's ``spikes``: how many spikes' top windows held its row."""
+    for anomaly in anomalies:
+        anomaly.spikes = sum(anomaly.row in rows for rows in spike_rows)
+
+
+MAX_SPIKES_SCANNED = 200
+"""The windows of at most this many spikes (the highest scores) are scanned."""
+
+
+def anomalies_in_spike_windows(frame, spikes: list, lookback: int, horizon: int) -> list[LocalAnomaly]:
+    """Bad values and level shifts inside the top windows of ``spikes``, each with the spikes whose windows held it.
+
+    Args:
+        frame: the data's :class:`~lightning_lstm.data.frame.SeriesFrame` (values, offsets, times).
+        spikes: :class:`~lightning_lstm.spikes.records.SpikeRecord` objects; their ``top_windows[i]["window_id"]``
+            are the windows' first global rows.
+        lookback: input rows per window.
+        horizon: target rows per window.
+
+    Returns:
+        The findings, highest score first.
+    """
+    width = lookback + horizon
+    ranked = sorted(spikes, key=lambda s: -s.score if math.isfinite(s.score) else -math.inf)[:MAX_SPIKES_SCANNED]
+    spike_rows = [
+        {row for w in s.top_windows for row in range(int(w["window_id"]), int(w["window_id"]) + width)} for s in ranked
+    ]
+    every = np.asarray(sorted(set().union(*spike_rows)) if spike_rows else [], dtype=np.int64)
+    if not len(every):
+        return []
+    times = frame.times
+    gap_before = None
+    if times is not None and frame.time_step:
+        gap_before = np.concatenate([[False], np.diff(times) > 1.5 * frame.time_step])
+    found: list[LocalAnomaly] = []
+    series = frame.series_of(every)
+    for s in np.unique(series):
+        rows = every[series == s]
+        bounds = (int(frame.offsets[s]), int(frame.offsets[s + 1]))
+        if gap_before is not None:
+            gap_before[bounds[0]] = False
+        labels = frame.format_times(frame.time_of(rows))
+        found += find_local_anomalies(
+            frame.values, list(frame.columns), rows, bounds, frame.series_names[s], labels, gap_before=gap_before
+        )
+    count_spikes_per_row(spike_rows, found)
+    return sorted(found, key=lambda a: -a.score if math.isfinite(a.score) else -math.inf)

@@ -1,0 +1,161 @@
+"""Issue 16 (items 4-5): ``fit`` against a plain PyTorch loop per step, at two shapes, and where the peak RSS goes.
+
+    python scripts/benchmark_overhead.py            # about 6-10 minutes on 2 quiet cores
+    python scripts/benchmark_overhead.py --quick    # seconds: checks that every part works (numbers meaningless)
+
+Both arms run with the allocator tuning (``lightning_lstm.runtime.tune_allocator``), one univariate series (noisy
+daily and weekly sines), LSTM 64 x 2, lookback 168, horizon 24, AdamW 1e-3, clipping at 1.0, at batch 128 and 32.
+Every run is a fresh interpreter (``scripts/benchmark.py``'s children, re-shaped), the arms alternate and their
+order rotates each round; the table reports medians and the ratio fit / plain per shape, since on a shared
+machine absolute times drift between runs while alternating arms see the same load. The RSS rows are ``VmRSS``
+after the imports, after the data, after the first step and ``VmHWM`` at the end, in one fit process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from scripts import benchmark as base  # noqa: E402  (the children, re-shaped below)
+
+SHAPES = {"b128": 128, "b32": 32}
+LOOKBACK, HORIZON, LR, TEST_FRACTION = 168, 24, 1e-3, 0.2
+HEAVY = ("matplotlib", "pandas", "tensorboard", "scipy", "sklearn")
+
+
+def reshape(batch: int) -> None:
+    """Points ``scripts/benchmark.py``'s children at this script's shape (they read its module constants)."""
+    base.FEATURES, base.LOOKBACK, base.HORIZON, base.BATCH, base.LR = 1, LOOKBACK, HORIZON, batch, LR
+    base.TEST_FRACTION = TEST_FRACTION
+
+
+def write_series(path: Path, rows: int) -> Path:
+    import numpy as np
+
+    t = np.arange(rows, dtype=np.float64)
+    noise = 0.1 * np.random.default_rng(0).standard_normal(rows)
+    value = np.sin(2 * np.pi * t / 24) + 0.5 * np.sin(2 * np.pi * t / 168) + noise
+    np.save(path, value.astype(np.float32)[:, None])
+    return path
+
+
+def rss_mib(key: str = "VmRSS") -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child_rss_stages(path: Path, threads: int) -> dict:
+    """RSS after imports, after the data, after the first step, and the peak, in one fit (batch 128)."""
+    import lightning.pytorch as pl
+
+    from lightning_lstm.cli import build_cli
+
+    stages = {"imports": rss_mib()}
+
+    class Stages(pl.Callback):
+        def on_train_start(self, trainer, pl_module) -> None:
+            stages["data"] = rss_mib()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if trainer.global_step == 1:
+                stages["first_step"] = rss_mib()
+
+    with tempfile.TemporaryDirectory() as root:
+        cli = build_cli(base.fit_args(path, Path(root), 2, threads, True), run=False)
+        stages["cli_built"] = rss_mib()
+        cli.trainer.callbacks.append(Stages())
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    stages["peak"] = rss_mib("VmHWM")
+    loaded = sorted(name for name in HEAVY if name in sys.modules)
+    return {"stages": stages, "loaded": loaded}
+
+
+def launch(kind: str, path: Path, batch: int, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--child", kind, "--data", str(path), "--batch", str(batch)]
+    command += ["--epochs", str(args.epochs), "--threads", str(args.threads)]
+    env = {k: v for k, v in base.os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        raise SystemExit(f"child {kind} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_child(args: argparse.Namespace) -> dict:
+    reshape(args.batch)
+    path = Path(args.data)
+    if args.child == "plain":
+        return base.child_plain(path, args.epochs, args.threads, tuned=True)
+    if args.child == "fit":
+        return base.child_fit(path, args.epochs, args.threads, True, spikes=True, profile=None)
+    return child_rss_stages(path, args.threads)
+
+
+def table(results: dict[str, dict[str, list[dict]]]) -> str:
+    lines = ["| shape | arm | ms/step (min-max) | windows/s | x plain | peak RSS MiB |"]
+    lines.append("|---|---|---:|---:|---:|---:|")
+    for shape, arms in results.items():
+        plain = statistics.median(r["epoch_s"] for r in arms["plain"])
+        for arm, runs in arms.items():
+            steps = -(-runs[0]["windows"] // SHAPES[shape])
+            epochs = [r["epoch_s"] for r in runs]
+            ms = [1000 * e / steps for e in epochs]
+            lines.append(
+                f"| batch {SHAPES[shape]}, lookback {LOOKBACK} | {arm} | {statistics.median(ms):.1f} "
+                f"({min(ms):.1f}-{max(ms):.1f}) | {statistics.median(r['windows_per_s'] for r in runs):,.0f} "
+                f"| {statistics.median(epochs) / plain:.3f} | {statistics.median(r['maxrss_mib'] for r in runs):.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from lightning_lstm.runtime import available_cpus
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script (numbers meaningless)")
+    parser.add_argument("--windows", type=int, default=4_000, help="training windows per epoch")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is a warm-up")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both arms per shape")
+    parser.add_argument("--threads", type=int, default=available_cpus(), help="torch threads in every arm")
+    parser.add_argument("--child", choices=["plain", "fit", "rss"], help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=128, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(run_child(args)))
+        return
+    if args.quick:
+        args.windows, args.epochs, args.rounds = 300, 2, 1
+    results: dict[str, dict[str, list[dict]]] = {shape: {"plain": [], "fit": []} for shape in SHAPES}
+    with tempfile.TemporaryDirectory() as folder:
+        rows = int((args.windows + LOOKBACK + HORIZON) / (1 - TEST_FRACTION)) + 1
+        data = write_series(Path(folder) / "series.npy", rows)
+        for round_index in range(args.rounds):
+            for shape, batch in SHAPES.items():
+                order = ["plain", "fit"] if round_index % 2 == 0 else ["fit", "plain"]
+                for arm in order:
+                    results[shape][arm].append(launch(arm, data, batch, args))
+                    print(f"round {round_index + 1} {shape} {arm}: {results[shape][arm][-1]['epoch_s']:.2f} s/epoch",
+                          file=sys.stderr)  # fmt: skip
+        rss = launch("rss", data, 128, args)
+    print(f"Machine: {base.machine()}.\n")
+    print(table(results))
+    stages = rss["stages"]
+    print("\n| fit, batch 128 | RSS MiB |\n|---|---:|")
+    for name in ("imports", "cli_built", "data", "first_step", "peak"):
+        print(f"| {name} | {stages.get(name, float('nan')):.0f} |")
+    print(f"\nheavy modules loaded by the end of the fit: {', '.join(rss['loaded']) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
