@@ -6,7 +6,8 @@ process, resumable mid-epoch; this rank's ``DistributedSampler`` shard under DDP
 window numbers go to the device once, and every batch is one gather of ``(B, L + H, C)`` rows from the series,
 clipped and scaled there with the same float32 operations as :class:`~.dataset.WindowDataset`, so the batches are
 bit-identical on the CPU. A batch carries what ``training_step`` reads: ``x``, ``y``, ``window_id``, ``series``,
-``target_center`` and ``target_scale`` (not the baselines, which only evaluation reads).
+``target_center`` and ``target_scale`` (not the baselines, which only evaluation reads), and ``observed`` where
+``data.missing`` filled a target.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ class DeviceWindows:
         dataset = loader.dataset
         if not isinstance(dataset, WindowDataset):
             raise ValueError(f"data.device_resident needs a WindowDataset, got {type(dataset).__name__}")
-        if dataset.known is not None or dataset.gaps is not None:
+        if dataset.known is not None:
             raise ValueError(
-                "data.device_resident does not serve known-future inputs or filled targets yet: set it to false, or "
+                "data.device_resident does not serve known-future inputs yet: set it to false, or "
                 "drop data.known_future_columns / data.calendar"
             )
         self.loader, self.dataset, self.device = loader, dataset, torch.device(device)
@@ -58,6 +59,8 @@ class DeviceWindows:
             "starts": put(starts), "series": put(series), "offsets": put(ds._offsets),
             "low": put(ds.low), "high": put(ds.high), "center": put(ds.center), "scale": put(ds.scale),  # (S, C)
             "features": columns(ds.features), "targets": columns(ds.targets),
+            # (rows, T) bool, False where a target was filled (data.missing): the loss leaves those out
+            "observed": None if ds.gaps is None else put(ds.gaps.observed(np.arange(len(ds.values)), ds.target_list)),
         }  # fmt: skip
 
     def gather(self, windows: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -79,7 +82,7 @@ class DeviceWindows:
         raw = block[:, ds.lookback :, :]  # (B, H, C)
         clipped = torch.minimum(torch.maximum(raw, low), high) if ds.clip_targets and ds.has_bounds else raw
         targets = t["targets"]
-        return {
+        batch = {
             "x": inputs[:, :, t["features"]].contiguous(),  # (B, L, F)
             "y": transform(clipped, center, scale)[:, :, targets].contiguous(),  # (B, H, T)
             "window_id": starts,
@@ -87,6 +90,9 @@ class DeviceWindows:
             "target_center": center[:, 0, targets].contiguous(),  # (B, T)
             "target_scale": scale[:, 0, targets].contiguous(),
         }
+        if t["observed"] is not None:
+            batch["observed"] = t["observed"][starts[:, None] + t["offsets"][ds.lookback :]]  # (B, H, T)
+        return batch
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         # One pass of the sampler (advancing its epoch as the loader's would), one copy of the order to the device.

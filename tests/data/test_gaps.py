@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
+from lightning_lstm.data.device_windows import DeviceWindows
 from lightning_lstm.data.frame import SeriesFrame
 from lightning_lstm.data.missing import handle_missing
 from lightning_lstm.data.splits import SplitBoundaries
@@ -112,3 +114,12 @@ def test_observed_is_false_exactly_at_filled_targets_and_absent_without_them(tmp
     assert "observed" not in clean.dataset("train")[0]
     dropped = module(line_csv(tmp_path, [20, 21]), missing="drop")
     assert "observed" not in dropped.dataset("train")[0]  # drop fills nothing: every served target is observed
+
+
+def test_device_resident_batches_carry_the_same_observed_mask(tmp_path: Path) -> None:
+    dm = module(line_csv(tmp_path, [20, 21, 30]), missing="interpolate", batch_size=8)
+    loader = dm.train_dataloader()
+    on_device = DeviceWindows(loader, "cpu")
+    for batch, gathered in zip(loader, on_device, strict=True):
+        assert torch.equal(batch["observed"], gathered["observed"]) and torch.equal(batch["y"], gathered["y"])
+    assert sum(int((~b["observed"]).sum()) for b in on_device) == 3 * 2  # each filled row: a target of H windows

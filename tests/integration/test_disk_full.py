@@ -78,6 +78,8 @@ def test_a_full_disk_stops_the_run_with_one_message_and_keeps_the_last_complete_
             assert words in message, (words, message)
         assert "\n" not in message
         left = steps(run / "checkpoints")
+        sizes = {p.name: p.stat().st_size for p in (run / "checkpoints").iterdir()}
+        print(f"left on the full disk: {sizes}; global steps {left}")
         assert left == {f"best-epoch000-step{STEPS_PER_EPOCH}.ckpt": STEPS_PER_EPOCH, "last.ckpt": STEPS_PER_EPOCH}
         assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(left)  # no temporary file
         check_outputs_read_back(run, "CheckpointWriteError")
