@@ -33,6 +33,7 @@ BASES = {
         "--data.batch_size=64",
     ],
 }
+LAST_BATCH_OF_1 = "the largest batch size up to 256 that leaves a last batch of 1"
 SGD = {"class_path": "torch.optim.SGD", "init_args": {"lr": 2.0, "momentum": 0.9}}
 
 
@@ -107,15 +108,15 @@ SCENARIOS = [
         "co2_last_batch_of_1",
         "co2",
         "last_batch",
-        "1,537 windows in batches of 256: a last batch of 1",
-        {"data.lookback": 59, "data.batch_size": 256},
+        "a batch size near 256 that leaves a last batch of 1",
+        {"data.batch_size": LAST_BATCH_OF_1},
     ),
     Scenario(
-        "glucose_last_batch_small",
+        "glucose_last_batch_of_1",
         "glucose",
         "last_batch",
-        "1,711 windows in batches of 285 (last: 1), 50 epochs, mse loss (huber bounds a 1-window batch)",
-        {"data.lookback": 37, "data.batch_size": 285, "model.loss": "mse", "trainer.max_epochs": 50},
+        "a batch size near 256 that leaves a last batch of 1, 50 epochs, mse loss (huber bounds a 1-window batch)",
+        {"data.lookback": 37, "data.batch_size": LAST_BATCH_OF_1, "model.loss": "mse", "trainer.max_epochs": 50},
     ),
     Scenario(
         "co2_high_lr",
@@ -172,6 +173,17 @@ def base_config(series: str) -> dict:
     return yaml.safe_load(cli.parser.dump(cli.config))
 
 
+def batch_of_one(config: dict, overlay: dict) -> int:
+    """The largest batch size up to 256 whose training windows leave a last batch of exactly one window."""
+    from lightning_lstm.data.datamodule import TimeSeriesDataModule
+
+    data = {**config["data"], **{k.split(".", 1)[1]: v for k, v in overlay.items() if k.startswith("data.")}}
+    module = TimeSeriesDataModule(**{**data, "batch_size": 1})
+    module.setup("fit")
+    windows = len(module.window_index("train"))
+    return next(size for size in range(256, 1, -1) if windows % size == 1)
+
+
 def build(scenario: Scenario, base: dict, folder: Path) -> tuple[dict, list[str]]:
     """The scenario's overlay (with its data file written into ``folder``) and the timestamps it made wrong."""
     overlay = dict(scenario.overlay)
@@ -186,4 +198,6 @@ def build(scenario: Scenario, base: dict, folder: Path) -> tuple[dict, list[str]
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
         overlay["data.path"] = str(path)
+    if overlay.get("data.batch_size") == LAST_BATCH_OF_1:
+        overlay["data.batch_size"] = batch_of_one(base, {k: v for k, v in overlay.items() if k != "data.batch_size"})
     return overlay, truth

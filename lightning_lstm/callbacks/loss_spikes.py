@@ -7,7 +7,6 @@ Works with any LightningModule: what it needs from the module and the data is in
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -19,14 +18,13 @@ from lightning.pytorch.callbacks import Callback
 from lightning_lstm.callbacks import spike_figure, spike_pending, spike_summary, spike_tensorboard
 from lightning_lstm.callbacks.contracts import STEP_KEYS, spike_contracts
 from lightning_lstm.callbacks.run_io import run_dir, tensorboard_writer
-from lightning_lstm.callbacks.spike_evidence import save_batch, spike_record
-from lightning_lstm.model.module import logs_this_step
+from lightning_lstm.callbacks.spike_decision import SpikeDecision
 from lightning_lstm.spikes.detector import SpikeDetector
-from lightning_lstm.spikes.device_detector import DeviceSpikeDetector, as_kind
+from lightning_lstm.spikes.device_detector import as_kind
 from lightning_lstm.spikes.learning_rate import LearningRateHistory
 from lightning_lstm.spikes.norms import GradNormHistory
 from lightning_lstm.spikes.records import SpikeRecord
-from lightning_lstm.spikes.report import spike_markdown, summary_markdown
+from lightning_lstm.spikes.report import summary_markdown
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +34,7 @@ ACTIONS = get_args(Action)
 ACT_ON = get_args(ActOn)
 
 
-class LossSpikeCallback(Callback):
+class LossSpikeCallback(SpikeDecision, Callback):
     """Scores every step's training loss and gradient norm (before clipping) against a robust rolling baseline.
 
     The decision is taken in ``on_before_optimizer_step``: after backward (and after AMP unscaling), before gradient
@@ -151,7 +149,7 @@ class LossSpikeCallback(Callback):
         self._log_every = trainer.log_every_n_steps if self.log_every_n_steps is None else self.log_every_n_steps
         writer = tensorboard_writer(trainer)
         if writer is not None and self._layout_written_to != self._run_dir:  # once per run folder
-            spike_tensorboard.write_layout(writer)
+            spike_tensorboard.write_layout(writer, spike_tensorboard.clip_norm(trainer) is not None)
             self._layout_written_to = self._run_dir
 
     def on_train_batch_start(
@@ -258,86 +256,6 @@ class LossSpikeCallback(Callback):
         self.history.load_state_dict(state_dict.get("loss_history"))  # None in checkpoints from before it was kept
         self.saved_batches = state_dict.get("saved_batches", 0)
         self.epochs_seen = state_dict.get("epochs_seen", 0)
-
-    # -- the decision ----------------------------------------------------------------------------------------------
-    def _grad_norm(self, pl_module: pl.LightningModule) -> torch.Tensor:
-        """The total gradient norm before clipping, as a tensor (no host sync): the module's, else taken here."""
-        if self._module_grad_norm:
-            return pl_module.pre_clip_grad_norm()
-        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
-        return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=pl_module.device)
-
-    def _decide(self, trainer, loss_t, grad_t, lr, step, optimizer, window_step) -> None:
-        """Scores one optimizer step and acts on a spike; ``optimizer`` is None once the update is done."""
-        values = torch.stack([loss_t.float(), grad_t.float().to(loss_t.device)])
-        if trainer.world_size > 1:
-            gathered = trainer.strategy.all_gather(values)  # (W, 2): every rank's loss; grad norms are equal
-            values = torch.stack([gathered[:, 0].mean(), gathered[0, 1]])
-        context = dict(lr=lr, step=step, batch_idx=self._batch_idx, window_step=window_step, batch=self._batch)
-        if not isinstance(self.loss_detector, DeviceSpikeDetector):
-            loss, grad_norm = values.tolist()  # the host decision: one read per step (free on the CPU)
-            verdict, grad = self.loss_detector.update(loss), self.grad_detector.update(grad_norm)
-            spike = verdict.is_spike or not math.isfinite(grad_norm) or (self.act_on != "loss" and grad.is_spike)
-            self._settle(trainer, verdict, grad, spike, optimizer, **context)
-            return
-        loss_v, grad_v = self.loss_detector.update(values[0]), self.grad_detector.update(values[1])  # on the device
-        spike_t = loss_v.is_spike | ~torch.isfinite(grad_v.value) | (grad_v.is_spike & (self.act_on != "loss"))
-        packed = spike_pending.pack(loss_v, grad_v, spike_t)  # (13,) float64 on the device
-        if optimizer is not None and self.actions & {"skip", "stop"}:  # the update waits for the decision
-            self._settle(trainer, *spike_pending.unpack(packed.tolist()), optimizer, **context)
-        else:
-            self._deferred.start(packed, **context)
-
-    def _settle_deferred(self, trainer: pl.Trainer | None, keep_last: bool) -> None:
-        trainer = trainer or self._trainer
-        for pending, values in self._deferred.due(keep_last):
-            context = {k: getattr(pending, k) for k in ("lr", "step", "batch_idx", "window_step", "batch")}
-            self._settle(trainer, *spike_pending.unpack(values), None, **context)
-
-    def _settle(self, trainer, verdict, grad, spike, optimizer, *, lr, step, batch_idx, window_step, batch) -> None:
-        """Acts on one scored step on the host: history, records and actions; ``optimizer`` None: update done."""
-        loss, grad_norm = verdict.value, grad.value
-        self.epochs_seen = max(self.epochs_seen, trainer.current_epoch + 1)
-        self.lrs.update(lr, step)
-        self.norms.update(grad_norm, trainer.gradient_clip_val or None)
-        self.history.append(step, loss, verdict, self.loss_detector.threshold, trainer.current_epoch)
-        if spike:
-            record = spike_record(
-                trainer, step, batch_idx, loss, verdict, self.loss_detector.threshold, grad_norm, grad, lr,
-                windows=window_step, batch=batch, top_windows=self.top_windows,
-            )  # fmt: skip
-            if "skip" in self.actions and optimizer is not None:
-                optimizer.zero_grad(set_to_none=True)  # no gradient, no update: optimizers skip such parameters
-                record.skipped = True
-            if "save_batch" in self.actions and self.saved_batches < self.max_saved_batches:
-                self.saved_batches += 1
-                save_batch(trainer, batch, record, self._run_dir or run_dir(trainer))
-            self.records.append(record)
-            self._report(trainer, record)
-            if "stop" in self.actions and len(self.records) >= self.stop_after and self.stop_reason is None:
-                self.stop_reason = (
-                    f"stopped after {len(self.records)} loss spikes (spikes.stop_after={self.stop_after}); "
-                    f"the last at global step {record.global_step}, epoch {record.epoch}"
-                )
-                trainer.should_stop = True
-                if not record.skipped and optimizer is not None:  # the stop checkpoint keeps the last good weights
-                    optimizer.zero_grad(set_to_none=True)
-                    record.skipped = True
-        if self._log_every and (spike or logs_this_step(trainer, self._log_every, step)):
-            writer = tensorboard_writer(trainer)
-            if writer is not None:
-                series = spike_tensorboard.detector_values(
-                    verdict, grad, self.loss_detector.threshold, self.grad_detector.threshold, spike, len(self.records)
-                )
-                spike_tensorboard.write_scalars(writer, series, step, spike_tensorboard.clip_norm(trainer))
-
-    def _report(self, trainer: pl.Trainer, record: SpikeRecord) -> None:
-        if not trainer.is_global_zero:
-            return
-        spike_summary.log_spike(record)
-        writer = tensorboard_writer(trainer)
-        if writer is not None and len(self.records) <= self.max_text_entries:
-            writer.add_text("spikes/report", spike_markdown(record), record.global_step)
 
     def _settings(self) -> dict[str, Any]:
         return {

@@ -69,28 +69,20 @@ STABILITY_LAYOUT = {
 """Category -> chart title -> (chart type, tag regexes), in display order."""
 
 
-def layout_proto(layout: dict = STABILITY_LAYOUT):
-    """``layout`` as TensorBoard's custom-scalars proto with every category open (``closed=False``)."""
-    from tensorboard.plugins.custom_scalar import layout_pb2
-
-    categories = []
-    for title, charts in layout.items():
-        cards = [
-            layout_pb2.Chart(title=name, multiline=layout_pb2.MultilineChartContent(tag=tags))
-            for name, (_, tags) in charts.items()
-        ]
-        categories.append(layout_pb2.Category(title=title, chart=cards, closed=False))
-    return layout_pb2.Layout(category=categories)
+def stability_layout(clipping: bool) -> dict:
+    """:data:`STABILITY_LAYOUT`, without the clip-value line when the run does not clip the gradient norm."""
+    if clipping:
+        return STABILITY_LAYOUT
+    charts = {
+        title: [kind, [tag for tag in tags if tag != exact(CLIP_TAG)]]
+        for title, (kind, tags) in STABILITY_LAYOUT["Stability"].items()
+    }
+    return {"Stability": charts}
 
 
-def write_layout(writer) -> None:
-    """Writes the Stability layout (:data:`STABILITY_LAYOUT`, open) to a ``SummaryWriter``'s run."""
-    from torch.utils.tensorboard.summary import custom_scalars
-
-    summary = custom_scalars({})  # the plugin's summary (tag, metadata), with the open layout as its payload
-    del summary.value[0].tensor.string_val[:]
-    summary.value[0].tensor.string_val.append(layout_proto().SerializeToString())
-    writer._get_file_writer().add_summary(summary)  # what SummaryWriter.add_custom_scalars does with its own proto
+def write_layout(writer, clipping: bool) -> None:
+    """Writes the Stability layout to a ``SummaryWriter``'s run; its categories are open (the proto's default)."""
+    writer.add_custom_scalars(stability_layout(clipping))
 
 
 def clip_norm(trainer) -> float | None:

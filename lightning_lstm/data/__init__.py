@@ -1,9 +1,11 @@
 """Time series from a file to model batches, one module per stage, in the order :mod:`.datamodule` runs them.
 
-1. read: :mod:`.reading` (CSV, Parquet, memory-mapped ``.npy``) into a :mod:`.frame` ``SeriesFrame``; with
+1. read: :mod:`.reading` (CSV, Parquet, memory-mapped ``.npy``) into a :mod:`.frame` ``SeriesFrame``, with CSV
+   dialects from :mod:`.csv_format` and the time column (UTC offsets, day-first dates) from :mod:`.timestamps`; with
    known-future inputs, :mod:`.known_future` sets each series' future rows (no target yet) apart;
-2. clean: :mod:`.timeline` (repeated timestamps, resampling, the time step) and :mod:`.missing` (NaN and gaps);
-3. split: :mod:`.splits` (chronological boundaries);
+2. clean: :mod:`.timeline` (repeated timestamps, resampling, the time step);
+3. split: :mod:`.splits` (chronological boundaries, read like the time column), then :mod:`.missing` (NaN, inf) and
+   :mod:`.gaps` (runs of at most ``data.max_gap`` filled, never from a later split; longer runs skip their windows);
 4. fit statistics on the training span: :mod:`.outliers` (clip bounds), :mod:`.scaling`, gathered in
    :mod:`.statistics` (also their checkpoint entry), built on the chunked column helpers of :mod:`.column_stats`;
 5. windows: :mod:`.windows` (positions by index arithmetic) and :mod:`.dataset` (batches gathered from them), with

@@ -4,7 +4,7 @@ Run: ``python -m lightning_lstm fit --data.path my.csv --data.time_column date -
 
 Messy timestamps: repeated ones are an error unless ``data.duplicate_timestamps`` merges them; irregular steps and
 gaps are used as they are (with a warning) unless ``data.frequency`` resamples each series onto a grid, where gaps
-become missing values that ``data.missing: drop`` keeps out of every window. Details in :mod:`.reading`.
+become missing values: runs over ``data.max_gap`` are never filled, their windows skipped (:mod:`.gaps`).
 """
 
 from __future__ import annotations
