@@ -121,6 +121,7 @@ def close(cell: str, value: float) -> bool:
     return math.isclose(float(cell), value, rel_tol=5e-3, abs_tol=1e-12)  # the table keeps 3 significant digits
 
 
+@pytest.mark.slow  # trains the four remedies twice (~25 s): keeps `make test` under 5 minutes on 2 cores
 def test_compare_runs_table_matches_the_event_files(tmp_path: Path):
     out = tmp_path / "out"
     tiny = (
