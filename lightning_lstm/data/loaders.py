@@ -16,8 +16,8 @@ loader that has ``state_dict`` / ``load_state_dict`` (in ``checkpoint["loops"]["
 Not torchdata's ``StatefulDataLoader`` (0.11, tried): it resumes the interrupted epoch, but the epoch after it gets
 another order than an uninterrupted run's, and it keeps no torch RNG state, so the kill-and-resume test differs.
 
-**DDP** (:func:`window_sampler`): training keeps PyTorch's ``DistributedSampler`` (Lightning cannot resume it
-mid-epoch: it warns); validation, test and predict read every window on exactly one rank (Lightning's
+**DDP** (:func:`window_sampler`): training reads this rank's share of the same ``(seed, epoch)`` order
+(:class:`EpochDistributedSampler`; Lightning cannot resume it mid-epoch: it warns); validation, test and predict read every window on exactly one rank (Lightning's
 ``UnrepeatedDistributedSampler``), so the metrics sum every window once, as on one process.
 """
 
@@ -43,6 +43,14 @@ log = logging.getLogger(__name__)
 LoaderMode = Literal["train", "eval", "predict"]
 STATE_FORMAT = 1
 CHUNK = 4096  # window numbers turned into Python ints at a time
+
+
+def epoch_order(num_windows: int, shuffle: bool, seed: int, epoch: int) -> np.ndarray:
+    """``(num_windows,)`` window numbers of ``epoch``: ``0..n-1``, shuffled by ``np.random.default_rng((seed, epoch))``."""
+    order = np.arange(num_windows, dtype=np.int32 if num_windows < 2**31 else np.int64)
+    if shuffle:
+        np.random.default_rng((seed, epoch)).shuffle(order)
+    return order
 
 
 class EpochSampler(Sampler[int]):
@@ -71,10 +79,7 @@ class EpochSampler(Sampler[int]):
 
     def order(self, epoch: int) -> np.ndarray:
         """``(num_windows,)`` window numbers of ``epoch``."""
-        order = np.arange(self.num_windows, dtype=np.int32 if self.num_windows < 2**31 else np.int64)
-        if self.shuffle:
-            np.random.default_rng((self.seed, epoch)).shuffle(order)
-        return order
+        return epoch_order(self.num_windows, self.shuffle, self.seed, epoch)
 
     def __iter__(self) -> Iterator[int]:
         order = self.order(self.epoch)
@@ -84,6 +89,24 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.num_windows  # the whole epoch, also when resuming: Lightning counts the finished batches itself
+
+
+class EpochDistributedSampler(DistributedSampler):
+    """PyTorch's ``DistributedSampler`` with the epoch order of :class:`EpochSampler`: seeded by ``(seed, epoch)``.
+
+    PyTorch's seeds epoch ``e`` with ``seed + e``, so seed ``s`` at epoch ``e`` would repeat seed ``s + 1``'s order at
+    epoch ``e - 1`` on every rank. The sharding is PyTorch's: the padded (or, with ``drop_last``, truncated) order is
+    dealt out ``rank, rank + W, ...``; Lightning calls ``set_epoch`` before each epoch.
+    """
+
+    def __iter__(self) -> Iterator[int]:
+        n = len(self.dataset)  # type: ignore[arg-type]
+        order = epoch_order(n, self.shuffle, self.seed, self.epoch)
+        if self.drop_last:
+            order = order[: self.total_size]
+        else:  # the first windows of the order fill the last slots (np.resize repeats the order as often as needed)
+            order = np.resize(order, self.total_size)
+        return iter(order[self.rank : self.total_size : self.num_replicas].tolist())
 
 
 class ResumableDataLoader(DataLoader):
@@ -197,7 +220,7 @@ def window_sampler(
 
     Under DDP also for a single rank (``devices: 1``): Lightning would otherwise wrap the DataLoader's own sampler.
 
-    ``train``: PyTorch's ``DistributedSampler`` (seeded by ``seed_everything``, reshuffled each epoch): with ``N``
+    ``train``: :class:`EpochDistributedSampler` (seeded by ``seed_everything``, reshuffled each epoch): with ``N``
     windows and ``W`` ranks each rank reads ``ceil(N / W)``; the ``W * ceil(N / W) - N`` (< W) missing slots repeat the
     first windows of that epoch's order. ``drop_last``: each rank reads ``floor(N / W)`` and the ``N mod W`` left over
     are skipped that epoch instead (other ones next epoch when shuffling). Ours, not the one Lightning injects:
@@ -214,7 +237,7 @@ def window_sampler(
     world, rank = int(kwargs["num_replicas"]), int(kwargs["rank"])
     if mode == "train":
         seed = int(os.getenv("PL_GLOBAL_SEED", "0"))  # what Lightning's own sampler uses: identical on every rank
-        return DistributedSampler(
+        return EpochDistributedSampler(
             dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
         )
     n = len(dataset)

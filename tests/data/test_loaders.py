@@ -55,6 +55,21 @@ def test_training_shards_cover_every_window_and_pad_or_drop_the_remainder():
     assert len(window_sampler(range(11), fake_trainer(1, 0), "train", drop_last=True)) == 11  # DDP on one device
 
 
+def test_training_shards_deal_out_the_one_process_epoch_order_and_consecutive_seeds_share_none():
+    # PyTorch's DistributedSampler seeds epoch e with seed + e; ours deals out EpochSampler's (seed, epoch) order.
+    def epoch_shards(seed: int, epoch: int) -> list[list[int]]:
+        samplers = [window_sampler(range(11), fake_trainer(2, r), "train", shuffle=True) for r in range(2)]
+        for sampler in samplers:
+            sampler.seed = seed  # what PL_GLOBAL_SEED sets
+            sampler.set_epoch(epoch)
+        return [list(s) for s in samplers]
+
+    for epoch in range(3):
+        order = EpochSampler(11, shuffle=True, seed=5).order(epoch).tolist()
+        assert epoch_shards(5, epoch) == [order[0::2], order[1::2] + order[:1]]  # padded with the order's first
+    assert not [e for e in range(1, 4) if epoch_shards(5, e) == epoch_shards(6, e - 1)]
+
+
 def test_unshuffled_training_shards_keep_the_time_order():
     # The reason the training sampler is ours: Lightning 2.6 wraps a training loader in a shuffling DistributedSampler
     # whatever data.shuffle says.
