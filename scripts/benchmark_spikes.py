@@ -17,7 +17,7 @@ Usage::
 
     python scripts/benchmark_spikes.py [--steps 3000] [--block 25] [--threads 1] [--log-every N] [--quick]
 
-Prints a markdown table; the target is at most 2% of the step time.
+Prints a markdown table; the target is at most 1% of the step time (issue 15).
 """
 
 from __future__ import annotations

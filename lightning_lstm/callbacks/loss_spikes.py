@@ -72,8 +72,9 @@ class LossSpikeCallback(SpikeDecision, Callback):
         max_text_entries: at most this many per-spike text entries in TensorBoard (spikes.json has all).
         on_device: keep the rolling windows on the training device and decide there, reading the verdicts on the
             host one step late (no host sync per step; ``skip`` and ``stop`` still read one flag per step, as the
-            update waits for them); ``null``: on any accelerator, not on the CPU (where a read costs nothing and
-            the host detector is ~100x cheaper than torch ops).
+            update waits for them); ``null``: on any accelerator, not on the CPU (where the host detector is ~100x
+            cheaper than torch ops). Off, without ``skip`` or ``stop``, the host detectors read and score the steps in
+            batches of 32 (one read each, spikes reported up to 32 steps late); with them, one read per step.
     """
 
     def __init__(
@@ -105,7 +106,8 @@ class LossSpikeCallback(SpikeDecision, Callback):
         self.on_device = on_device
         self.loss_detector = SpikeDetector(window, warmup, threshold, relative_floor)
         self.grad_detector = SpikeDetector(window, warmup, grad_norm_threshold, relative_floor)
-        self._deferred = spike_pending.DeferredDecisions()
+        self._deferred = spike_pending.DeferredDecisions()  # device decisions, read one step late
+        self._unscored = spike_pending.UnscoredSteps()  # host detectors: steps read and scored in batches
         self.actions = set(actions) | {"log"}
         self.act_on = act_on
         self.stop_after = stop_after
@@ -181,7 +183,7 @@ class LossSpikeCallback(SpikeDecision, Callback):
             loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
             if isinstance(loss, torch.Tensor):
                 self._decide(trainer, loss.detach() * trainer.accumulate_grad_batches, grad_norm, lr, step, None, None)
-        self._settle_deferred(trainer, keep_last=True)  # the previous step's device decision: its copy is done
+        self._settle_deferred(trainer, keep_last=True)  # the previous step's device decision; a full host batch
         self._batch = None
         if self.stop_reason is not None and not self._stop_saved:
             self._stop_saved = True

@@ -1,7 +1,8 @@
 """How the loss-spike callback scores one optimizer step and acts on a spike (skip, stop, save the batch, report).
 
 A mixin of :class:`~.loss_spikes.LossSpikeCallback`, apart so that the callback file holds its hooks and state and
-this one the decision: on the host (one read per step) or on the training device (verdicts read one step late).
+this one the decision: on the host (steps read and scored in batches; one read per step when ``skip`` or ``stop``
+must know before the update) or on the training device (verdicts read one step late).
 """
 
 from __future__ import annotations
@@ -32,32 +33,47 @@ class SpikeDecision:
 
     def _decide(self, trainer, loss_t, grad_t, lr, step, optimizer, window_step) -> None:
         """Scores one optimizer step and acts on a spike; ``optimizer`` is None once the update is done."""
-        values = torch.stack([loss_t.float(), grad_t.float().to(loss_t.device)])
-        if trainer.world_size > 1:
-            gathered = trainer.strategy.all_gather(values)  # (W, 2): every rank's loss; grad norms are equal
-            values = torch.stack([gathered[:, 0].mean(), gathered[0, 1]])
-        context = dict(lr=lr, step=step, batch_idx=self._batch_idx, window_step=window_step, batch=self._batch)
+        if trainer.world_size > 1:  # every rank's loss (W, 2), one small collective; grad norms are equal
+            gathered = trainer.strategy.all_gather(torch.stack([loss_t.float(), grad_t.float().to(loss_t.device)]))
+            loss_t, grad_t = gathered[:, 0].mean(), gathered[0, 1]
+        log_step = bool(self._log_every) and logs_this_step(trainer, self._log_every, step)
+        context = dict(lr=lr, step=step, batch_idx=self._batch_idx, window_step=window_step, batch=self._batch,
+                       log_step=log_step)  # fmt: skip
+        waits = optimizer is not None and bool(self.actions & {"skip", "stop"})  # the update waits for the decision
         if not isinstance(self.loss_detector, DeviceSpikeDetector):
-            loss, grad_norm = values.tolist()  # the host decision: one read per step (free on the CPU)
-            verdict, grad = self.loss_detector.update(loss), self.grad_detector.update(grad_norm)
-            spike = verdict.is_spike or not math.isfinite(grad_norm) or (self.act_on != "loss" and grad.is_spike)
-            self._settle(trainer, verdict, grad, spike, optimizer, **context)
+            if waits:  # one read per step
+                loss, grad_norm = torch.stack([loss_t.float(), grad_t.float().to(loss_t.device)]).tolist()
+                self._score_on_host(trainer, loss, grad_norm, optimizer, context)
+            else:  # read and scored in batches (spike_pending.UnscoredSteps)
+                self._unscored.add(loss_t.detach(), grad_t.detach(), context)
             return
+        values = torch.stack([loss_t.float(), grad_t.float().to(loss_t.device)])
         loss_v, grad_v = self.loss_detector.update(values[0]), self.grad_detector.update(values[1])  # on the device
         spike_t = loss_v.is_spike | ~torch.isfinite(grad_v.value) | (grad_v.is_spike & (self.act_on != "loss"))
         packed = spike_pending.pack(loss_v, grad_v, spike_t)  # (13,) float64 on the device
-        if optimizer is not None and self.actions & {"skip", "stop"}:  # the update waits for the decision
+        if waits:
             self._settle(trainer, *spike_pending.unpack(packed.tolist()), optimizer, **context)
         else:
             self._deferred.start(packed, **context)
 
+    def _score_on_host(self, trainer, loss: float, grad_norm: float, optimizer, context: dict) -> None:
+        """The host detectors' verdicts on one step, then acting on them."""
+        verdict, grad = self.loss_detector.update(loss), self.grad_detector.update(grad_norm)
+        spike = verdict.is_spike or not math.isfinite(grad_norm) or (self.act_on != "loss" and grad.is_spike)
+        self._settle(trainer, verdict, grad, spike, optimizer, **context)
+
     def _settle_deferred(self, trainer: pl.Trainer | None, keep_last: bool) -> None:
+        """Acts on the steps scored later: device decisions one step late, host batches once full (or all of them)."""
         trainer = trainer or self._trainer
+        for loss, grad_norm, context in self._unscored.due(all_of_them=not keep_last):
+            self._score_on_host(trainer, loss, grad_norm, None, context)
         for pending, values in self._deferred.due(keep_last):
-            context = {k: getattr(pending, k) for k in ("lr", "step", "batch_idx", "window_step", "batch")}
+            context = {k: getattr(pending, k) for k in ("lr", "step", "batch_idx", "window_step", "batch", "log_step")}
             self._settle(trainer, *spike_pending.unpack(values), None, **context)
 
-    def _settle(self, trainer, verdict, grad, spike, optimizer, *, lr, step, batch_idx, window_step, batch) -> None:
+    def _settle(
+        self, trainer, verdict, grad, spike, optimizer, *, lr, step, batch_idx, window_step, batch, log_step
+    ) -> None:
         """Acts on one scored step on the host: history, records and actions; ``optimizer`` None: update done."""
         loss, grad_norm = verdict.value, grad.value
         self.epochs_seen = max(self.epochs_seen, trainer.current_epoch + 1)
@@ -86,7 +102,7 @@ class SpikeDecision:
                 if not record.skipped and optimizer is not None:  # the stop checkpoint keeps the last good weights
                     optimizer.zero_grad(set_to_none=True)
                     record.skipped = True
-        if self._log_every and (spike or logs_this_step(trainer, self._log_every, step)):
+        if self._log_every and (spike or log_step):
             writer = tensorboard_writer(trainer)
             if writer is not None:
                 series = spike_tensorboard.detector_values(

@@ -49,9 +49,17 @@ def test_no_host_sync_outside_logging_steps(tmp_path: Path, sine_csv: Path, one_
     assert spikes.loss_detector.steps_seen == STEPS and spikes.history.size == STEPS  # all settled by the end
 
 
-def test_host_detector_reads_once_per_step(tmp_path: Path, sine_csv: Path, one_thread):
-    """The CPU default (``on_device: null``): the pure-Python detector, one read per step (free on a CPU)."""
-    counter = counted_fit(tmp_path, sine_csv, LossSpikeCallback(window=20, warmup=10))
+def test_host_detector_reads_its_steps_in_batches_off_the_hot_path(tmp_path: Path, sine_csv: Path, one_thread):
+    """The CPU default (``on_device: null``): the pure-Python detector reads 32 steps at a time, after their updates."""
+    spikes = LossSpikeCallback(window=20, warmup=10)
+    counter = counted_fit(tmp_path, sine_csv, spikes)
+    quiet = [s for s in range(STEPS) if (s + 1) % LOG_EVERY and s != STEPS - 1]
+    assert counter.counts(quiet) == [0] * len(quiet), dict(counter.by_name)
+    assert spikes.loss_detector.steps_seen == STEPS and spikes.history.size == STEPS  # all settled by the end
+
+
+def test_host_detector_with_skip_reads_once_per_step(tmp_path: Path, sine_csv: Path, one_thread):
+    counter = counted_fit(tmp_path, sine_csv, LossSpikeCallback(window=20, warmup=10, actions=["skip"]))
     assert counter.counts(list(range(STEPS))) == [1] * STEPS, dict(counter.by_name)
 
 
