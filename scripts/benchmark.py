@@ -14,7 +14,8 @@ Every measurement runs in a fresh interpreter (``--child``), so "untuned" really
     ``torch.use_deterministic_algorithms(True)`` (the default config's ``trainer.deterministic``), in four arms:
 
     * ``plain loop``: ``for batch in loader: zero_grad, forward, MSE, backward, clip_grad_norm_, step``.
-    * ``plain loop + allocator tuning``: the same after ``lightning_lstm.runtime.tune_allocator()``.
+    * ``plain loop + allocator tuning``: the same after ``lightning_lstm.runtime.tune_allocator()``, and like the CLI
+      with ``torch.utils.deterministic.fill_uninitialized_memory = False`` (``runtime.fill_uninitialized_memory``).
     * ``lightning_lstm fit`` / ``+ allocator tuning``: ``lightning_lstm.cli.build_cli(..., run=False)`` on
       ``configs/default.yaml`` (``--runtime.malloc_tuning`` false / true), then ``trainer.fit``. Included: the
       Trainer's loop and hooks, the epoch-mean training loss, step loss and grad norm logged to TensorBoard every
@@ -175,6 +176,8 @@ def child_plain(path: Path, epochs: int, threads: int, tuned: bool) -> dict:
         assert report.applied, report.describe()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)  # as configs/default.yaml's trainer.deterministic
+    # The tuned loop gets all of the CLI's runtime settings (apply_runtime): no NaN fill of new tensors either.
+    torch.utils.deterministic.fill_uninitialized_memory = not tuned
     torch.manual_seed(42)
     loader = datamodule(path).train_dataloader()
     model = LSTMRegressor(FEATURES, 1, HORIZON, HIDDEN, LAYERS).train()

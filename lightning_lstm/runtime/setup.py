@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import torch
+
 from lightning_lstm.runtime.allocator import tune_allocator
 from lightning_lstm.runtime.threads import apply_num_threads, resolve_num_threads
 
@@ -19,9 +21,19 @@ def ranks_per_node(trainer_config: dict) -> int | None:
     return None  # threads.resolve_num_threads falls back to LOCAL_WORLD_SIZE / SLURM_NTASKS_PER_NODE
 
 
-def apply_runtime(malloc_tuning: bool, num_threads: int | None, trainer_config: dict) -> None:
-    """Tune glibc malloc (unless off here or by ``LIGHTNING_LSTM_MALLOC_TUNING=0``) and set torch's thread count."""
+def apply_runtime(
+    malloc_tuning: bool, num_threads: int | None, trainer_config: dict, fill_uninitialized_memory: bool = False
+) -> None:
+    """Tune glibc malloc (unless off here or by ``LIGHTNING_LSTM_MALLOC_TUNING=0``), set torch's thread count and
+    whether ``trainer.deterministic`` also fills every new tensor's memory.
+
+    ``torch.use_deterministic_algorithms(True)`` (what ``deterministic: true`` calls) fills each uninitialised tensor
+    with NaN by default (``torch.utils.deterministic.fill_uninitialized_memory``). That changes no result of a correct
+    kernel; it writes every page of oneDNN's LSTM workspace each step, which on the CPU costs ~130 MiB of peak RSS at
+    batch 128 / lookback 168 (the allocator then keeps those pages) and a few percent of the step.
+    """
     report = tune_allocator(enabled=None if malloc_tuning else False)
     threads = resolve_num_threads(num_threads, ranks_per_node(trainer_config))
     apply_num_threads(threads)
+    torch.utils.deterministic.fill_uninitialized_memory = fill_uninitialized_memory
     log.info("%s; torch threads: %d", report.describe(), threads)
