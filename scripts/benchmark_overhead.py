@@ -3,8 +3,10 @@
     python scripts/benchmark_overhead.py            # about 6-10 minutes on 2 quiet cores
     python scripts/benchmark_overhead.py --quick    # seconds: checks that every part works (numbers meaningless)
 
-Both arms run with the allocator tuning (``lightning_lstm.runtime.tune_allocator``), one univariate series (noisy
-daily and weekly sines), LSTM 64 x 2, lookback 168, horizon 24, AdamW 1e-3, clipping at 1.0, at batch 128 and 32.
+Both arms run with the CLI's runtime settings (``lightning_lstm.runtime.tune_allocator``, no NaN fill of new tensors),
+one univariate series (noisy daily and weekly sines), LSTM 64 x 2, lookback 168, horizon 24, AdamW 1e-3, clipping at
+1.0, at batch 128 and 32; and a tiny shape (LSTM 4 x 1, lookback 8, batch 8) whose step is almost all overhead, so its
+``fit - plain`` column is fit's fixed cost per step (Lightning's loop, the callbacks, logging).
 Every run is a fresh interpreter (``scripts/benchmark.py``'s children, re-shaped), the arms alternate and their
 order rotates each round; the table reports medians and the ratio fit / plain per shape, in wall time and in the
 process's CPU time (with ``--threads 1`` the steadier one on a shared machine, where wall times drift with others'
@@ -27,15 +29,16 @@ sys.path.insert(0, str(REPO))
 
 from scripts import benchmark as base  # noqa: E402  (the children, re-shaped below)
 
-SHAPES = {"b128": 128, "b32": 32}
-LOOKBACK, HORIZON, LR, TEST_FRACTION = 168, 24, 1e-3, 0.2
+SHAPES = {"b128": (128, 168, 64, 2), "b32": (32, 168, 64, 2), "tiny": (8, 8, 4, 1)}  # batch, lookback, hidden, layers
+HORIZON, LR, TEST_FRACTION = 24, 1e-3, 0.2
 HEAVY = ("pandas", "tensorboard", "scipy", "sklearn")
 
 
-def reshape(batch: int) -> None:
-    """Points ``scripts/benchmark.py``'s children at this script's shape (they read its module constants)."""
-    base.FEATURES, base.LOOKBACK, base.HORIZON, base.BATCH, base.LR = 1, LOOKBACK, HORIZON, batch, LR
-    base.TEST_FRACTION = TEST_FRACTION
+def reshape(shape: str) -> None:
+    """Points ``scripts/benchmark.py``'s children at one of :data:`SHAPES` (they read its module constants)."""
+    batch, lookback, hidden, layers = SHAPES[shape]
+    base.FEATURES, base.LOOKBACK, base.HORIZON, base.BATCH, base.LR = 1, lookback, HORIZON, batch, LR
+    base.HIDDEN, base.LAYERS, base.TEST_FRACTION = hidden, layers, TEST_FRACTION
 
 
 def write_series(path: Path, rows: int) -> Path:
@@ -81,8 +84,8 @@ def child_rss_stages(path: Path, threads: int) -> dict:
     return {"stages": stages, "loaded": loaded}
 
 
-def launch(kind: str, path: Path, batch: int, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--data", str(path), "--batch", str(batch)]
+def launch(kind: str, path: Path, shape: str, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--child", kind, "--data", str(path), "--shape", shape]
     command += ["--epochs", str(args.epochs), "--threads", str(args.threads)]
     env = {k: v for k, v in base.os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
     env["PYTHONPATH"] = str(REPO)
@@ -93,7 +96,7 @@ def launch(kind: str, path: Path, batch: int, args: argparse.Namespace) -> dict:
 
 
 def run_child(args: argparse.Namespace) -> dict:
-    reshape(args.batch)
+    reshape(args.shape)
     path = Path(args.data)
     if args.child == "plain":
         return base.child_plain(path, args.epochs, args.threads, tuned=True)
@@ -103,21 +106,24 @@ def run_child(args: argparse.Namespace) -> dict:
 
 
 def table(results: dict[str, dict[str, list[dict]]]) -> str:
-    lines = ["| shape | arm | ms/step (min-max) | windows/s | x plain | CPU ms/step | CPU x plain | peak RSS MiB |"]
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    lines = ["| shape | arm | ms/step (min-max) | windows/s | x plain | CPU ms/step | CPU x plain | fit - plain, CPU us/step "
+             "| peak RSS MiB |"]  # fmt: skip
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for shape, arms in results.items():
+        batch, lookback, hidden, layers = SHAPES[shape]
         plain = statistics.median(r["epoch_s"] for r in arms["plain"])
         plain_cpu = statistics.median(r["cpu_s"] for r in arms["plain"])
         for arm, runs in arms.items():
-            steps = -(-runs[0]["windows"] // SHAPES[shape])
+            steps = -(-runs[0]["windows"] // batch)
             epochs = [r["epoch_s"] for r in runs]
             ms = [1000 * e / steps for e in epochs]
             cpu = statistics.median(r["cpu_s"] for r in runs)  # process CPU time: less sensitive to others' load
+            extra = f"{1e6 * (cpu - plain_cpu) / steps:+,.0f}" if arm == "fit" else ""
             lines.append(
-                f"| batch {SHAPES[shape]}, lookback {LOOKBACK} | {arm} | {statistics.median(ms):.1f} "
+                f"| batch {batch}, lookback {lookback}, LSTM {hidden} x {layers} | {arm} | {statistics.median(ms):.1f} "
                 f"({min(ms):.1f}-{max(ms):.1f}) | {statistics.median(r['windows_per_s'] for r in runs):,.0f} "
-                f"| {statistics.median(epochs) / plain:.3f} | {1000 * cpu / steps:.1f} | {cpu / plain_cpu:.3f} "
-                f"| {statistics.median(r['maxrss_mib'] for r in runs):.0f} |"
+                f"| {statistics.median(epochs) / plain:.3f} | {1000 * cpu / steps:.2f} | {cpu / plain_cpu:.3f} "
+                f"| {extra} | {statistics.median(r['maxrss_mib'] for r in runs):.0f} |"
             )
     return "\n".join(lines)
 
@@ -133,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=available_cpus(), help="torch threads in every arm")
     parser.add_argument("--child", choices=["plain", "fit", "rss"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
-    parser.add_argument("--batch", type=int, default=128, help=argparse.SUPPRESS)
+    parser.add_argument("--shape", choices=list(SHAPES), default="b128", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(run_child(args)))
@@ -142,16 +148,17 @@ def main(argv: list[str] | None = None) -> None:
         args.windows, args.epochs, args.rounds = 300, 2, 1
     results: dict[str, dict[str, list[dict]]] = {shape: {"plain": [], "fit": []} for shape in SHAPES}
     with tempfile.TemporaryDirectory() as folder:
-        rows = int((args.windows + LOOKBACK + HORIZON) / (1 - TEST_FRACTION)) + 1
+        lookback = max(shape[1] for shape in SHAPES.values())
+        rows = int((args.windows + lookback + HORIZON) / (1 - TEST_FRACTION)) + 1
         data = write_series(Path(folder) / "series.npy", rows)
         for round_index in range(args.rounds):
-            for shape, batch in SHAPES.items():
+            for shape in SHAPES:
                 order = ["plain", "fit"] if round_index % 2 == 0 else ["fit", "plain"]
                 for arm in order:
-                    results[shape][arm].append(launch(arm, data, batch, args))
+                    results[shape][arm].append(launch(arm, data, shape, args))
                     print(f"round {round_index + 1} {shape} {arm}: {results[shape][arm][-1]['epoch_s']:.2f} s/epoch",
                           file=sys.stderr)  # fmt: skip
-        rss = launch("rss", data, 128, args)
+        rss = launch("rss", data, "b128", args)
     print(f"Machine: {base.machine()}.\n")
     print(table(results))
     stages = rss["stages"]

@@ -1,0 +1,25 @@
+"""``scripts/benchmark_overhead.py --quick``: every shape's plain and fit arm in fresh processes, and the RSS stages.
+About a minute (seven interpreters), so in the slow tier."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_quick_run_reports_every_shape_and_the_rss_stages():
+    done = subprocess.run(
+        [sys.executable, "scripts/benchmark_overhead.py", "--quick", "--threads", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| batch ")]
+    assert len(rows) == 6 and sum("| fit |" in r for r in rows) == 3, done.stdout  # 3 shapes x (plain, fit)
+    for stage in ("imports", "cli_built", "data", "first_step", "peak"):
+        assert f"| {stage} |" in done.stdout
