@@ -106,8 +106,9 @@ def run_child(args: argparse.Namespace) -> dict:
 
 
 def table(results: dict[str, dict[str, list[dict]]]) -> str:
-    lines = ["| shape | arm | ms/step (min-max) | windows/s | x plain | CPU ms/step | CPU x plain | fit - plain, CPU us/step "
-             "| peak RSS MiB |"]  # fmt: skip
+    columns = ["shape", "arm", "ms/step (min-max)", "windows/s", "x plain", "CPU ms/step", "CPU x plain",
+               "fit - plain, CPU us/step", "peak RSS MiB"]  # fmt: skip
+    lines = ["| " + " | ".join(columns) + " |"]
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for shape, arms in results.items():
         batch, lookback, hidden, layers = SHAPES[shape]

@@ -164,7 +164,8 @@ class LightningLSTMCLI(DoctorSubcommand, LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         runtime = config.runtime
-        apply_runtime(runtime.malloc_tuning, runtime.num_threads, dict(config.trainer), runtime.fill_uninitialized_memory)
+        trainer = dict(config.trainer)
+        apply_runtime(runtime.malloc_tuning, runtime.num_threads, trainer, runtime.fill_uninitialized_memory)
 
 
 def configure_logging() -> None:

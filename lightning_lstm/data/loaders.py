@@ -17,8 +17,9 @@ Not torchdata's ``StatefulDataLoader`` (0.11, tried): it resumes the interrupted
 another order than an uninterrupted run's, and it keeps no torch RNG state, so the kill-and-resume test differs.
 
 **DDP** (:func:`window_sampler`): training reads this rank's share of the same ``(seed, epoch)`` order
-(:class:`EpochDistributedSampler`; Lightning cannot resume it mid-epoch: it warns); validation, test and predict read every window on exactly one rank (Lightning's
-``UnrepeatedDistributedSampler``), so the metrics sum every window once, as on one process.
+(:class:`EpochDistributedSampler`; Lightning cannot resume it mid-epoch: it warns); validation, test and predict
+read every window on exactly one rank (Lightning's ``UnrepeatedDistributedSampler``), so the metrics sum every
+window once, as on one process.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ CHUNK = 4096  # window numbers turned into Python ints at a time
 
 
 def epoch_order(num_windows: int, shuffle: bool, seed: int, epoch: int) -> np.ndarray:
-    """``(num_windows,)`` window numbers of ``epoch``: ``0..n-1``, shuffled by ``np.random.default_rng((seed, epoch))``."""
+    """``(num_windows,)`` window numbers of ``epoch``: ``0..n-1``, shuffled by ``default_rng((seed, epoch))``."""
     order = np.arange(num_windows, dtype=np.int32 if num_windows < 2**31 else np.int64)
     if shuffle:
         np.random.default_rng((seed, epoch)).shuffle(order)

@@ -33,7 +33,8 @@ print(json.dumps({"loss": loss.item(), "peak_mib": (kib("VmHWM") - before) / 102
 
 
 def lstm_steps(fill: bool) -> dict:
-    done = subprocess.run([sys.executable, "-c", STEP, "1" if fill else "0"], capture_output=True, text=True, check=True)
+    command = [sys.executable, "-c", STEP, "1" if fill else "0"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
