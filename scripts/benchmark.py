@@ -428,7 +428,7 @@ def table(results: dict[str, list[dict]], loader: list[dict], rss: list[dict], a
         lines.append(
             f"| d | loss-spike callback's step hooks, timed inside the tuned fit | - | - | - | - | - | - "
             f"| {spikes_us:,.0f} us/step = {100 * spikes_us / step_us:.2f}% of a {step_us / 1000:.1f} ms step (grad "
-            "norm, one host sync, detector; scalars every log_every_n_steps) |"
+            "norm, detector reading 32 steps at a time; scalars every log_every_n_steps) |"
         )
     return "\n".join(lines)
 

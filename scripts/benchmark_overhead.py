@@ -6,7 +6,9 @@
 Both arms run with the CLI's runtime settings (``lightning_lstm.runtime.tune_allocator``, no NaN fill of new tensors),
 one univariate series (noisy daily and weekly sines), LSTM 64 x 2, lookback 168, horizon 24, AdamW 1e-3, clipping at
 1.0, at batch 128 and 32; and a tiny shape (LSTM 4 x 1, lookback 8, batch 8) whose step is almost all overhead, so its
-``fit - plain`` column is fit's fixed cost per step (Lightning's loop, the callbacks, logging).
+``fit - plain`` column is fit's fixed cost per step (Lightning's loop, the callbacks, logging). At the tiny shape a
+third arm, ``bare Lightning``, trains the same model in a ``Trainer`` with no logger, no callbacks and a one-line
+``training_step``: Lightning's own share of that cost.
 Every run is a fresh interpreter (``scripts/benchmark.py``'s children, re-shaped), the arms alternate and their
 order rotates each round; the table reports medians and the ratio fit / plain per shape, in wall time and in the
 process's CPU time (with ``--threads 1`` the steadier one on a shared machine, where wall times drift with others'
@@ -95,6 +97,54 @@ def launch(kind: str, path: Path, shape: str, args: argparse.Namespace) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def child_bare(path: Path, epochs: int, threads: int) -> dict:
+    """The same model, loader, AdamW groups and clipping in a bare ``Trainer``: Lightning's loop and nothing of ours."""
+    import time
+
+    import lightning.pytorch as pl
+    import torch
+
+    from lightning_lstm.model.param_groups import weight_decay_groups
+    from lightning_lstm.model.regressor import LSTMRegressor
+    from lightning_lstm.runtime.setup import apply_runtime
+
+    apply_runtime(True, threads, {})  # the CLI's runtime settings, as the tuned plain loop has them
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(42)
+    loader = base.datamodule(path).train_dataloader()
+
+    class Bare(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = LSTMRegressor(base.FEATURES, 1, base.HORIZON, base.HIDDEN, base.LAYERS)
+
+        def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+            return torch.nn.functional.mse_loss(self.net(batch["x"]), batch["y"])
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.AdamW(weight_decay_groups(self.net), lr=base.LR, weight_decay=base.WEIGHT_DECAY)
+
+    times, minflts, cpu = [], [], []
+
+    class EpochTimer(pl.Callback):
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
+            self.start = (base.faults(), time.perf_counter(), time.process_time())
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            f0, t0, c0 = self.start
+            times.append(time.perf_counter() - t0)
+            minflts.append(base.faults() - f0)
+            cpu.append(time.process_time() - c0)
+
+    trainer = pl.Trainer(
+        max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[EpochTimer()],
+        gradient_clip_val=base.CLIP, deterministic=True, accelerator="cpu", devices=1,
+    )  # fmt: skip
+    trainer.fit(Bare(), train_dataloaders=loader)
+    return base.summarise(times, minflts, cpu, len(loader.dataset))
+
+
 def run_child(args: argparse.Namespace) -> dict:
     reshape(args.shape)
     path = Path(args.data)
@@ -102,6 +152,8 @@ def run_child(args: argparse.Namespace) -> dict:
         return base.child_plain(path, args.epochs, args.threads, tuned=True)
     if args.child == "fit":
         return base.child_fit(path, args.epochs, args.threads, True, spikes=True, profile=None)
+    if args.child == "bare":
+        return child_bare(path, args.epochs, args.threads)
     return child_rss_stages(path, args.threads)
 
 
@@ -119,7 +171,7 @@ def table(results: dict[str, dict[str, list[dict]]]) -> str:
             epochs = [r["epoch_s"] for r in runs]
             ms = [1000 * e / steps for e in epochs]
             cpu = statistics.median(r["cpu_s"] for r in runs)  # process CPU time: less sensitive to others' load
-            extra = f"{1e6 * (cpu - plain_cpu) / steps:+,.0f}" if arm == "fit" else ""
+            extra = f"{1e6 * (cpu - plain_cpu) / steps:+,.0f}" if arm != "plain" else ""
             lines.append(
                 f"| batch {batch}, lookback {lookback}, LSTM {hidden} x {layers} | {arm} | {statistics.median(ms):.1f} "
                 f"({min(ms):.1f}-{max(ms):.1f}) | {statistics.median(r['windows_per_s'] for r in runs):,.0f} "
@@ -138,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is a warm-up")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both arms per shape")
     parser.add_argument("--threads", type=int, default=available_cpus(), help="torch threads in every arm")
-    parser.add_argument("--child", choices=["plain", "fit", "rss"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["plain", "fit", "bare", "rss"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--shape", choices=list(SHAPES), default="b128", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -148,13 +200,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.windows, args.epochs, args.rounds = 300, 2, 1
     results: dict[str, dict[str, list[dict]]] = {shape: {"plain": [], "fit": []} for shape in SHAPES}
+    results["tiny"]["bare"] = []  # Lightning's own loop, at the shape where the step is all overhead
     with tempfile.TemporaryDirectory() as folder:
         lookback = max(shape[1] for shape in SHAPES.values())
         rows = int((args.windows + lookback + HORIZON) / (1 - TEST_FRACTION)) + 1
         data = write_series(Path(folder) / "series.npy", rows)
         for round_index in range(args.rounds):
             for shape in SHAPES:
-                order = ["plain", "fit"] if round_index % 2 == 0 else ["fit", "plain"]
+                order = list(results[shape]) if round_index % 2 == 0 else list(results[shape])[::-1]
                 for arm in order:
                     results[shape][arm].append(launch(arm, data, shape, args))
                     print(f"round {round_index + 1} {shape} {arm}: {results[shape][arm][-1]['epoch_s']:.2f} s/epoch",
