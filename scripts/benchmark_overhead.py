@@ -60,8 +60,27 @@ def rss_mib(key: str = "VmRSS") -> float:
     return float("nan")
 
 
+IMPORT_STEPS = (  # (label, module): imported in this order in a fresh process, the RSS growth of each
+    ("numpy", "numpy"),
+    ("torch", "torch"),
+    ("sympy and torch._dynamo (lightning.fabric.wrappers imports them)", "torch._dynamo"),
+    ("torchmetrics (with matplotlib, PIL)", "torchmetrics"),
+    ("lightning.pytorch", "lightning.pytorch"),
+    ("pandas (with pyarrow)", "pandas"),
+    ("lightning_lstm.cli (jsonargparse, tensorboard)", "lightning_lstm.cli"),
+)
+
+
 def child_rss_stages(path: Path, threads: int) -> dict:
-    """RSS after imports, after the data, after the first step, and the peak, in one fit (batch 128)."""
+    """RSS growth per import, then after the data, after the first step, and the peak, in one fit (batch 128)."""
+    import importlib
+
+    imports = {"python": rss_mib()}
+    for label, module in IMPORT_STEPS:
+        before = rss_mib()
+        importlib.import_module(module)
+        imports[label] = rss_mib() - before
+
     import lightning.pytorch as pl
 
     from lightning_lstm.cli import build_cli
@@ -83,7 +102,7 @@ def child_rss_stages(path: Path, threads: int) -> dict:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     stages["peak"] = rss_mib("VmHWM")
     loaded = sorted(name for name in HEAVY if name in sys.modules)
-    return {"stages": stages, "loaded": loaded}
+    return {"stages": stages, "imports": imports, "loaded": loaded}
 
 
 def launch(kind: str, path: Path, shape: str, args: argparse.Namespace) -> dict:
@@ -182,21 +201,23 @@ def table(results: dict[str, dict[str, list[dict]]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from lightning_lstm.runtime import available_cpus
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script (numbers meaningless)")
     parser.add_argument("--windows", type=int, default=4_000, help="training windows per epoch")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is a warm-up")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both arms per shape")
-    parser.add_argument("--threads", type=int, default=available_cpus(), help="torch threads in every arm")
+    parser.add_argument("--threads", type=int, help="torch threads in every arm (default: the usable CPUs)")
     parser.add_argument("--child", choices=["plain", "fit", "bare", "rss"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--shape", choices=list(SHAPES), default="b128", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
+    if args.child:  # nothing imported yet beyond the standard library: the rss child measures every import
         print(json.dumps(run_child(args)))
         return
+    if args.threads is None:
+        from lightning_lstm.runtime import available_cpus
+
+        args.threads = available_cpus()
     if args.quick:
         args.windows, args.epochs, args.rounds = 300, 2, 1
     results: dict[str, dict[str, list[dict]]] = {shape: {"plain": [], "fit": []} for shape in SHAPES}
@@ -217,6 +238,9 @@ def main(argv: list[str] | None = None) -> None:
     print(table(results))
     stages = rss["stages"]
     print("\n| fit, batch 128 | RSS MiB |\n|---|---:|")
+    for label, grown in rss["imports"].items():
+        print(f"| {'Python itself' if label == 'python' else 'import ' + label} | {'' if label == 'python' else '+'}"
+              f"{grown:.0f} |")  # fmt: skip
     for name in ("imports", "cli_built", "data", "first_step", "peak"):
         print(f"| {name} | {stages.get(name, float('nan')):.0f} |")
     print(f"\nheavy modules loaded by the end of the fit: {', '.join(rss['loaded']) or 'none'}")

@@ -2,7 +2,7 @@
 
 A mixin of :class:`~.loss_spikes.LossSpikeCallback`, apart so that the callback file holds its hooks and state and
 this one the decision: on the host (steps read and scored in batches; one read per step when ``skip`` or ``stop``
-must know before the update) or on the training device (verdicts read one step late).
+must know before the update, or ``save_batch`` would otherwise hold 32 batches) or on the training device (verdicts read one step late).
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ class SpikeDecision:
                        log_step=log_step)  # fmt: skip
         waits = optimizer is not None and bool(self.actions & {"skip", "stop"})  # the update waits for the decision
         if not isinstance(self.loss_detector, DeviceSpikeDetector):
-            if waits:  # one read per step
+            if waits or "save_batch" in self.actions:  # one read per step (save_batch: no queue of whole batches)
                 loss, grad_norm = torch.stack([loss_t.float(), grad_t.float().to(loss_t.device)]).tolist()
                 self._score_on_host(trainer, loss, grad_norm, optimizer, context)
-            else:  # read and scored in batches (spike_pending.UnscoredSteps)
+            else:  # read and scored in batches (spike_pending.UnscoredSteps); per-window records need no batch
+                context["batch"] = None if self.per_window else context["batch"]
                 self._unscored.add(loss_t.detach(), grad_t.detach(), context)
             return
         values = torch.stack([loss_t.float(), grad_t.float().to(loss_t.device)])

@@ -22,5 +22,5 @@ def test_quick_run_reports_every_shape_and_the_rss_stages():
     rows = [line for line in done.stdout.splitlines() if line.startswith("| batch ")]
     assert len(rows) == 7 and sum("| fit |" in r for r in rows) == 3, done.stdout  # 3 shapes x (plain, fit)
     assert sum("| bare |" in r for r in rows) == 1  # and bare Lightning at the tiny shape
-    for stage in ("imports", "cli_built", "data", "first_step", "peak"):
+    for stage in ("Python itself", "import torch", "imports", "cli_built", "data", "first_step", "peak"):
         assert f"| {stage} |" in done.stdout
