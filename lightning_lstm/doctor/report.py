@@ -88,9 +88,9 @@ def report_markdown(summary, rows: list[Row], winner: Row | None, probe, lr_test
     lines = ["# doctor report", ""]
     if summary.get("command"):
         lines += [f"`{summary['command']}`", ""]
+    runs = f", {summary['jobs']} at a time" if summary["candidates"] else " (the probe only)"
     lines += [
-        f"Every run trained {summary['probe_epochs']} epoch(s) ({len(probe['recorder']['steps'])} steps), "
-        f"{summary['jobs']} at a time.",
+        f"Every run trained {summary['probe_epochs']} epoch(s) ({len(probe['recorder']['steps'])} steps){runs}.",
         "",
     ]
     lines += _diagnosis(summary["findings"], probe)
