@@ -73,9 +73,9 @@ class LossSpikeCallback(SpikeDecision, Callback):
         on_device: keep the rolling windows on the training device and decide there, reading the verdicts on the
             host one step late (no host sync per step; ``skip`` and ``stop`` still read one flag per step, as the
             update waits for them); ``null``: on any accelerator, not on the CPU (where the host detector is ~100x
-            cheaper than torch ops). Off, without ``skip``, ``stop`` or ``save_batch``, the host detectors read and score
-            the steps in batches of 32 (one read each, spikes reported up to 32 steps late); with them, one read per
-            step.
+            cheaper than torch ops). Off, without ``skip``, ``stop`` or ``save_batch``, the host detectors read and
+            score the steps in batches of 32 (one read each, spikes reported up to 32 steps late); with them, one read
+            per step.
     """
 
     def __init__(

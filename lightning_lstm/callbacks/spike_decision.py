@@ -2,7 +2,8 @@
 
 A mixin of :class:`~.loss_spikes.LossSpikeCallback`, apart so that the callback file holds its hooks and state and
 this one the decision: on the host (steps read and scored in batches; one read per step when ``skip`` or ``stop``
-must know before the update, or ``save_batch`` would otherwise hold 32 batches) or on the training device (verdicts read one step late).
+must know before the update, or ``save_batch`` would otherwise hold 32 batches) or on the training device (verdicts
+read one step late).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ hands the values back when the callback asks at the next step's end, at the epoc
 then the copy has long finished, so reading it waits for nothing that the next step's kernels need.
 
 **On the host** (:class:`UnscoredSteps`): with nothing to decide before the update and no batch to keep (no
-``skip``, ``stop`` or ``save_batch``), each step's loss and gradient-norm tensors wait, and every :data:`HOST_BATCH` steps are read in one ``stack`` +
-``tolist`` and scored in one loop. Scored one by one right after each step, the same pure-Python work cost ~10x its
-warm time (on a 2-core VM: ~75 us per detector update against ~4 us in a loop; the step's kernels evict the
-interpreter's caches), about 2% of the default model's step; in a batch it runs warm.
+``skip``, ``stop`` or ``save_batch``), each step's loss and gradient-norm tensors wait, and every :data:`HOST_BATCH`
+steps are read in one ``stack`` + ``tolist`` and scored in one loop. Scored one by one right after each step, the
+same pure-Python work cost ~10x its warm time (on a 2-core VM: ~75 us per detector update against ~4 us in a loop;
+the step's kernels evict the interpreter's caches), about 2% of the default model's step; in a batch it runs warm.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def apply_runtime(
 
     ``torch.use_deterministic_algorithms(True)`` (what ``deterministic: true`` calls) fills each uninitialised tensor
     with NaN by default (``torch.utils.deterministic.fill_uninitialized_memory``). That changes no result of a correct
-    kernel; it writes every page of oneDNN's LSTM workspace each step, which on the CPU costs ~130 MiB of peak RSS at
+    kernel; it writes every page of oneDNN's LSTM workspace each step, which on the CPU costs 25-130 MiB of peak RSS at
     batch 128 / lookback 168 (the allocator then keeps those pages) and a few percent of the step.
     """
     report = tune_allocator(enabled=None if malloc_tuning else False)
