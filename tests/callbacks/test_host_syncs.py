@@ -58,8 +58,9 @@ def test_host_detector_reads_its_steps_in_batches_off_the_hot_path(tmp_path: Pat
     assert spikes.loss_detector.steps_seen == STEPS and spikes.history.size == STEPS  # all settled by the end
 
 
-def test_host_detector_with_skip_reads_once_per_step(tmp_path: Path, sine_csv: Path, one_thread):
-    counter = counted_fit(tmp_path, sine_csv, LossSpikeCallback(window=20, warmup=10, actions=["skip"]))
+@pytest.mark.parametrize("actions", [["skip"], ["save_batch"]])  # save_batch: no queue of 32 whole batches
+def test_host_detector_that_acts_reads_once_per_step(tmp_path: Path, sine_csv: Path, one_thread, actions: list[str]):
+    counter = counted_fit(tmp_path, sine_csv, LossSpikeCallback(window=20, warmup=10, actions=actions))
     assert counter.counts(list(range(STEPS))) == [1] * STEPS, dict(counter.by_name)
 
 
