@@ -110,6 +110,3 @@ class UnscoredSteps:
         losses = torch.stack([step.loss.float() for step in queue]).tolist()  # (n,), one read for the batch
         norms = torch.stack([step.grad_norm.float() for step in queue]).tolist()
         return [(loss, norm, step.context) for loss, norm, step in zip(losses, norms, queue, strict=True)]
-
-    def __len__(self) -> int:
-        return len(self._queue)

@@ -116,6 +116,7 @@ def test_doctor_subcommand_on_the_default_config_gives_no_advice(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = (tmp_path / "doctor" / "report.md").read_text()
     assert "**Nothing stands out**" in report and not (tmp_path / "doctor" / "fixed.yaml").exists()
+    assert "steps) (the probe only)." in report  # no candidate ran, so none ran "N at a time"
     assert "[doctor] nothing stands out: no change suggested" in done.stdout + done.stderr
 
 

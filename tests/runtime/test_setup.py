@@ -39,6 +39,7 @@ def lstm_steps(fill: bool) -> dict:
 
 
 def test_apply_runtime_sets_the_fill_flag_both_ways():
+    threads = torch.get_num_threads()  # apply_runtime sets the thread count too: restored for the other tests
     try:
         apply_runtime(True, None, {}, fill_uninitialized_memory=True)
         assert torch.utils.deterministic.fill_uninitialized_memory is True
@@ -46,6 +47,7 @@ def test_apply_runtime_sets_the_fill_flag_both_ways():
         assert torch.utils.deterministic.fill_uninitialized_memory is False
     finally:
         torch.utils.deterministic.fill_uninitialized_memory = True  # torch's default, for the other tests
+        torch.set_num_threads(threads)
 
 
 def test_no_fill_gives_the_same_losses_with_less_peak_memory():
