@@ -61,7 +61,11 @@ def runnable(args: list[str], substitute: dict[str, str]) -> list[str]:
     return out + [f"{key}={value}" for key, value in todo.items()]
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))
+@pytest.mark.parametrize(
+    "config",
+    [pytest.param(c, marks=pytest.mark.slow) if c.name in MULTI_PROCESS else c for c in CONFIGS],
+    ids=lambda p: str(p.relative_to(REPO / "configs")),
+)
 def test_config_runs_as_documented(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread):
     documented = documented_command(config)
     relative = str(config.relative_to(REPO))

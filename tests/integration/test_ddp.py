@@ -201,6 +201,7 @@ def ddp_fit(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     return SimpleNamespace(root=root, csv=csv, output=result.stdout, run=run, ckpt=run / "checkpoints" / "last.ckpt")
 
 
+@pytest.mark.slow
 def test_ddp_fit_shards_windows_fits_statistics_once_and_writes_once(ddp_fit):
     assert "Starting with 2 processes" in ddp_fit.output
     # 271 training windows: 136 per rank = 5 batches of 29 per epoch (271 unsharded would take 10, double-sharded 3).
@@ -224,6 +225,7 @@ def single_validate(ddp_fit) -> dict[str, float]:
     return scalars(only_run(root))
 
 
+@pytest.mark.slow
 def test_ddp_validation_during_fit_equals_one_process(ddp_fit, single_validate):
     # The fit's last validation ran on the final weights, which last.ckpt holds; its 59 windows were split 30 / 29.
     assert_same_metrics(scalars(ddp_fit.run), single_validate, "val/")
@@ -235,6 +237,7 @@ def test_ddp_validate_equals_one_process(ddp_fit, single_validate, tmp_path: Pat
     assert_same_metrics(scalars(only_run(tmp_path)), single_validate, "val/")
 
 
+@pytest.mark.slow
 def test_ddp_test_through_torchrun_equals_one_process(ddp_fit, tmp_path: Path):
     env = clean_env(CONFIG="configs/default.yaml", NPROC_PER_NODE="2")
     args = run_args(tmp_path / "ddp", ddp_fit.csv, f"--ckpt_path={ddp_fit.ckpt}")  # the script adds the configs
@@ -244,6 +247,7 @@ def test_ddp_test_through_torchrun_equals_one_process(ddp_fit, tmp_path: Path):
     assert_same_metrics(scalars(only_run(tmp_path / "ddp")), scalars(only_run(tmp_path / "single")), "test/")
 
 
+@pytest.mark.slow
 def test_ddp_backtest_predictions_hold_every_window_once_in_time_order(ddp_fit, tmp_path: Path):
     backtest = ["--data.predict_mode=backtest", "--data.predict_split=test", f"--ckpt_path={ddp_fit.ckpt}"]
     ddp, single = tmp_path / "ddp.csv", tmp_path / "single.csv"
@@ -262,6 +266,7 @@ def test_ddp_backtest_predictions_hold_every_window_once_in_time_order(ddp_fit, 
     np.testing.assert_allclose(table["value"], expected["value"], rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.slow
 def test_ddp_forecast_with_fewer_windows_than_ranks_writes_the_one_window(ddp_fit, tmp_path: Path):
     # One series: one forecast window for two ranks. Both run it; the file holds it once.
     output = tmp_path / "forecast.csv"

@@ -119,6 +119,7 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_requeue_signal_writes_the_hpc_checkpoint_and_the_next_fit_resumes_from_it(tmp_path: Path):
     bin_dir, root, logs = tmp_path / "bin", tmp_path / "root", tmp_path / "logs"
     fake_command(bin_dir, "scontrol", f'echo "$@" > {tmp_path / "scontrol.args"}\n')

@@ -22,6 +22,7 @@ import torch
 
 from tests.helpers import REPO, clean_env, write_weekly_sine
 
+pytestmark = pytest.mark.slow  # two gloo processes, ~15 s: the slow tier
 TIMEOUT = 300  # seconds: generous for a loaded machine, short of a hang
 OUTLIER_ROW = 138  # a target row of the training window starting at row 130: window 13 of 42, rank 1's 7th
 OUTLIER_WINDOW = 130

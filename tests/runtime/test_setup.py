@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from lightning_lstm.runtime.setup import apply_runtime
@@ -50,6 +51,7 @@ def test_apply_runtime_sets_the_fill_flag_both_ways():
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_no_fill_gives_the_same_losses_with_less_peak_memory():
     filled, unfilled = lstm_steps(fill=True), lstm_steps(fill=False)
     assert unfilled["loss"] == filled["loss"]  # bit for bit: no correct kernel reads what it did not write
