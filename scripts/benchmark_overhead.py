@@ -1,13 +1,14 @@
 """Issue 16 (items 4-5): ``fit`` against a plain PyTorch loop per step, at two shapes, and where the peak RSS goes.
 
-    python scripts/benchmark_overhead.py            # about 6-10 minutes on 2 quiet cores
+    python scripts/benchmark_overhead.py --threads 1 --rounds 5   # the README table: about 9 minutes on 2 quiet cores
+    python scripts/benchmark_overhead.py            # 3 rounds, all usable cores
     python scripts/benchmark_overhead.py --quick    # seconds: checks that every part works (numbers meaningless)
 
 Both arms run with the CLI's runtime settings (``lightning_lstm.runtime.tune_allocator``, no NaN fill of new tensors),
 one univariate series (noisy daily and weekly sines), LSTM 64 x 2, lookback 168, horizon 24, AdamW 1e-3, clipping at
 1.0, at batch 128 and 32; and a tiny shape (LSTM 4 x 1, lookback 8, batch 8) whose step is almost all overhead, so its
-``fit - plain`` column is fit's fixed cost per step (Lightning's loop, the callbacks, logging). At the tiny shape a
-third arm, ``bare Lightning``, trains the same model in a ``Trainer`` with no logger, no callbacks and a one-line
+``fit - plain`` column is fit's fixed cost per step (Lightning's loop, the callbacks, logging). At every shape a
+third arm, ``bare`` (Lightning), trains the same model in a ``Trainer`` with no logger, no callbacks and a one-line
 ``training_step``: Lightning's own share of that cost.
 Every run is a fresh interpreter (``scripts/benchmark.py``'s children, re-shaped), the arms alternate and their
 order rotates each round; the table reports medians and the ratio fit / plain per shape, in wall time and in the
@@ -220,8 +221,8 @@ def main(argv: list[str] | None = None) -> None:
         args.threads = available_cpus()
     if args.quick:
         args.windows, args.epochs, args.rounds = 300, 2, 1
-    results: dict[str, dict[str, list[dict]]] = {shape: {"plain": [], "fit": []} for shape in SHAPES}
-    results["tiny"]["bare"] = []  # Lightning's own loop, at the shape where the step is all overhead
+    # bare: Lightning's own loop, at every shape (at the tiny one the step is all overhead)
+    results: dict[str, dict[str, list[dict]]] = {shape: {"plain": [], "bare": [], "fit": []} for shape in SHAPES}
     with tempfile.TemporaryDirectory() as folder:
         lookback = max(shape[1] for shape in SHAPES.values())
         rows = int((args.windows + lookback + HORIZON) / (1 - TEST_FRACTION)) + 1
