@@ -1,4 +1,4 @@
-"""Issue 16 (items 4-5): ``fit`` against a plain PyTorch loop per step, at two shapes, and where the peak RSS goes.
+"""Issue 16 (items 4-5): ``fit`` against a plain PyTorch loop and bare Lightning per step, at three shapes; peak RSS.
 
     python scripts/benchmark_overhead.py --threads 1 --rounds 5   # the README table: about 9 minutes on 2 quiet cores
     python scripts/benchmark_overhead.py            # 3 rounds, all usable cores

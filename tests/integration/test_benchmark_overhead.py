@@ -1,4 +1,4 @@
-"""``scripts/benchmark_overhead.py --quick``: every shape's plain and fit arm in fresh processes, and the RSS stages.
+"""``scripts/benchmark_overhead.py --quick``: every shape's plain, bare and fit arm in fresh processes; RSS stages.
 About a minute (ten interpreters), so in the slow tier."""
 
 from __future__ import annotations
