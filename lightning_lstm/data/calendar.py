@@ -55,8 +55,3 @@ def calendar_features(times: np.ndarray, calendar: list[CalendarFeature]) -> np.
         out[..., 2 * i] = np.sin(angle)
         out[..., 2 * i + 1] = np.cos(angle)
     return out
-
-
-def calendar_names(calendar: list[CalendarFeature]) -> list[str]:
-    """Column names of :func:`calendar_features`: ``hour_of_day_sin``, ``hour_of_day_cos``, ..."""
-    return [f"{feature}_{part}" for feature in calendar for part in ("sin", "cos")]

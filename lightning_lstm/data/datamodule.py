@@ -10,6 +10,7 @@ become missing values: runs over ``data.max_gap`` are never filled, their window
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -28,18 +29,18 @@ from lightning_lstm.data.missing import MissingPolicy, handle_missing
 from lightning_lstm.data.outliers import OutlierMethod, check_outlier_options
 from lightning_lstm.data.reading import bundled_series_path, read_frame
 from lightning_lstm.data.scaling import Scaler
+from lightning_lstm.data.split_checks import check_split_windows, split_summary
 from lightning_lstm.data.splits import (
+    Spans,
     SplitBoundaries,
     check_split_options,
-    check_split_windows,
     has_validation,
-    span_rows,
     split_boundaries,
-    split_summary,
+    split_spans,
 )
 from lightning_lstm.data.statistics import FittedStatistics, data_state, fit_on_rank_zero, restore_statistics
 from lightning_lstm.data.timeline import DuplicatePolicy, infer_season_length
-from lightning_lstm.data.windows import WindowIndex, check_predict_windows, check_sizes, split_windows
+from lightning_lstm.data.windows import SplitWindows, WindowIndex, check_predict_windows, check_sizes, split_windows
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self.columns = list(dict.fromkeys(self.target_columns + self.feature_columns + self.known.columns))
         self.frame: SeriesFrame | None = None
         self.bounds: SplitBoundaries | None = None
+        self.spans: Spans | None = None  # per split, per series the [start, stop) rows (:func:`.splits.split_spans`)
         self.stats: FittedStatistics | None = None
         self.gaps: Gaps | None = None  # the runs of missing values, filled or left missing
         self.restored = False  # statistics came from load_state_dict: setup never refits them
@@ -186,40 +188,38 @@ class TimeSeriesDataModule(pl.LightningDataModule):
     def setup(self, stage: str) -> None:
         hp = self.hparams
         forecast = stage == "predict" and hp.predict_mode == "forecast"  # no split needed to forecast past the end
+        split_options = (hp.val_fraction, hp.test_fraction, hp.val_start, hp.test_start)
         if self.frame is None:
             self.frame = read_frame(self.source, self.columns, *(hp[key] for key in READ_OPTIONS))
             self.frame = self.known.take_future_rows(self.frame, self.target_columns)  # out of splits and filling
         if not forecast:
-            self.bounds = split_boundaries(self.frame, *self._split_options())
+            self.bounds = split_boundaries(self.frame, *split_options)
+        self.spans = split_spans(self.frame, self.bounds)
         if self.gaps is None:  # filled once, from observations up to the end of each value's split
-            self.gaps = handle_missing(self.frame, hp.missing, hp.max_gap, self.bounds)
+            self.gaps = handle_missing(self.frame, hp.missing, hp.max_gap, self.spans)
         if stage == "predict":  # in setup, before any callback writes: no window, no output at all
             split = "forecast" if forecast else hp.predict_split
-            check_predict_windows(self.window_index(split), self.frame, hp.lookback, hp.horizon, forecast)
+            check_predict_windows(self.frame, self.spans, split, hp.lookback, hp.horizon, self.gaps.finite)
         if forecast:
             return  # statistics come from the checkpoint
-        check_split_windows(self.frame, self.bounds, self.window_index, hp.lookback, hp.horizon, *self._split_options())
+        windows = SplitWindows.build(self.frame, self.spans, hp.lookback, hp.horizon, hp.stride, self.gaps.finite)
+        check_split_windows(self.frame, self.spans, windows, hp.lookback, hp.horizon, *split_options)
         if stage != "predict" and not self.restored:
-            self.stats = fit_on_rank_zero(self._fit_statistics)  # under DDP: fitted on rank zero, sent to all ranks
+            options = (hp.scaler, hp.outliers, (*hp.outlier_quantiles,), hp.outlier_k)
+            fit = partial(FittedStatistics.fit, self.frame, self.spans["train"], *options)
+            self.stats = fit_on_rank_zero(fit)  # under DDP: fitted on rank zero, sent to all ranks
             targets = self.frame.column_index(self.target_columns)
-            summary = split_summary(self.frame, self.bounds, self.window_index, self.gaps, targets, self.stats.clipped)
+            summary = split_summary(self.frame, self.spans, windows, self.gaps, targets, self.stats.clipped)
             for level, message in summary:
                 log.log(level, message)
-
-    def _split_options(self) -> tuple[float, float, str | None, str | None]:
-        return self.hparams.val_fraction, self.hparams.test_fraction, self.hparams.val_start, self.hparams.test_start
-
-    def _fit_statistics(self) -> FittedStatistics:
-        hp, train = self.hparams, span_rows(self.frame, self.bounds, "train")
-        return FittedStatistics.fit(self.frame, train, hp.scaler, hp.outliers, (*hp.outlier_quantiles,), hp.outlier_k)
 
     def window_index(self, split: str, skip_missing: bool = True, stride: int | None = None) -> WindowIndex:
         """Window positions of ``split`` (``train``, ``val``, ``test``, ``all`` or ``forecast``) every ``stride`` steps
         (default: ``data.stride`` for ``train``, else 1); windows touching a value left missing (``missing: drop``,
         runs over ``max_gap``) are skipped unless ``skip_missing`` is False."""
         hp, finite = self.hparams, self.gaps.finite if skip_missing else None
-        stride = stride or (hp.stride if split == "train" else 1)
-        return split_windows(self.frame, self.bounds, split, hp.lookback, hp.horizon, stride, finite)
+        stride = stride or SplitWindows.default_stride(split, hp.stride)
+        return split_windows(self.frame, self.spans, split, hp.lookback, hp.horizon, stride, finite)
 
     def dataset(self, split: str, stride: int | None = None) -> WindowDataset:
         """The windows of ``split`` (every ``stride`` steps) with the fitted (or checkpoint-restored) statistics."""

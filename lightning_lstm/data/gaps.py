@@ -27,7 +27,7 @@ from lightning_lstm.data.column_stats import row_chunks
 from lightning_lstm.data.frame import SeriesFrame
 
 if TYPE_CHECKING:
-    from lightning_lstm.data.splits import SplitBoundaries
+    from lightning_lstm.data.splits import Spans
 
 log = logging.getLogger(__name__)
 
@@ -112,16 +112,10 @@ def find_runs(frame: SeriesFrame, counts: np.ndarray) -> tuple[np.ndarray, np.nd
     return tuple(np.concatenate(part).astype(np.int64) for part in (starts, series, lengths, columns))
 
 
-def segments(frame: SeriesFrame, s: int, bounds: SplitBoundaries | None) -> list[tuple[int, int]]:
-    """Series ``s``'s rows split at the validation and test boundaries (one segment without ``bounds``)."""
-    a, b = int(frame.offsets[s]), int(frame.offsets[s + 1])
-    cuts = [a] + ([] if bounds is None else [int(bounds.val_row[s]), int(bounds.test_row[s])]) + [b]
-    return [(p, e) for p, e in zip(cuts, cuts[1:], strict=False) if e > p]
-
-
-def fill_runs(frame: SeriesFrame, gaps: Gaps, bounds: SplitBoundaries | None) -> np.ndarray:
+def fill_runs(frame: SeriesFrame, gaps: Gaps, spans: Spans | None) -> np.ndarray:
     """A float32 copy of ``frame.values`` with the ``filled`` runs filled (``gaps.policy``), each from observations at
-    or before the end of its own split; a run that cannot be filled that way is marked unfilled and stays missing."""
+    or before the end of its own split (``spans``: per split in time order, per series the ``[start, stop)`` rows;
+    ``None``: the whole series); a run that cannot be filled that way is marked unfilled and stays missing."""
     out = np.empty(frame.values.shape, dtype=np.float32)
     for begin, end in row_chunks(0, out.shape[0]):
         out[begin:end] = frame.values[begin:end]
@@ -137,7 +131,8 @@ def fill_runs(frame: SeriesFrame, gaps: Gaps, bounds: SplitBoundaries | None) ->
             wanted[gaps.start[r] - a : gaps.start[r] - a + gaps.length[r]] = True
         times = frame.times
         t = np.arange(column.size, dtype=np.float64) if times is None else (times[a : a + column.size] - times[a]) * 1.0
-        for p, e in segments(frame, s, bounds):
+        pieces = [(a, int(frame.offsets[s + 1]))] if spans is None else [rows[s] for rows in spans.values()]
+        for p, e in pieces:  # the series' splits in time order
             cells = np.flatnonzero(wanted[p - a : e - a]) + (p - a)
             seen = np.flatnonzero(ok[: e - a])  # observations up to this split's end: none from a later split
             if cells.size == 0 or seen.size == 0:

@@ -18,7 +18,7 @@ from lightning_lstm.data.frame import SeriesFrame
 from lightning_lstm.data.gaps import DEFAULT_MAX_GAP, Gaps, fill_runs, find_runs
 
 if TYPE_CHECKING:
-    from lightning_lstm.data.splits import SplitBoundaries
+    from lightning_lstm.data.splits import Spans
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,16 @@ def handle_missing(
     frame: SeriesFrame,
     policy: MissingPolicy,
     max_gap: int = DEFAULT_MAX_GAP,
-    bounds: SplitBoundaries | None = None,
+    spans: Spans | None = None,
 ) -> Gaps:
     """Apply ``policy`` (filling replaces ``frame.values``) and return the runs of missing values (:class:`.Gaps`).
 
     ``error`` raises, naming each column with gaps and its first timestamps. ``ffill`` carries the last observed value
     forward (a leading gap takes the first observed value). ``interpolate`` is linear in time (the timestamps, not the
     row numbers, so irregular steps are weighted right) and holds the edge values at both ends. Both fill runs of at
-    most ``max_gap`` steps, from observations up to the end of the run's split (``bounds``; without them the whole
-    series); longer runs stay missing. ``drop`` fills nothing. The window index skips every window that touches a
-    value left missing. Every series is filled on its own.
+    most ``max_gap`` steps, from observations up to the end of the run's split (``spans``: :func:`.splits.split_spans`;
+    without them the whole series); longer runs stay missing. ``drop`` fills nothing. The window index skips every
+    window that touches a value left missing. Every series is filled on its own.
     """
     if isinstance(max_gap, bool) or not isinstance(max_gap, int) or max_gap < 0:
         raise ValueError(f"data.max_gap must be an integer >= 0 (steps), got {max_gap!r}")
@@ -97,7 +97,7 @@ def handle_missing(
             "Set data.missing to ffill, interpolate or drop (drop skips every window touching one)."
         )
     if gaps.filled.any():
-        frame.values = fill_runs(frame, gaps, bounds)
+        frame.values = fill_runs(frame, gaps, spans)
     gaps.finite = finite_rows(frame.values) if gaps.left_missing else None
     log.info(
         "%s: missing values per column %s (%s): %d filled in runs of at most data.max_gap = %d steps, %d left "

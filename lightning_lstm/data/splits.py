@@ -1,25 +1,22 @@
-"""Chronological train/val/test boundaries, the same timestamps for every series of a panel file.
+"""Chronological train/val/test boundaries, the same timestamps for every series of a panel file, and the row spans
+they cut each series into (:func:`split_spans`), which filling, windows and statistics read as values.
 
-Also the two messages that explain a split that does not work: an empty split (no row in its time range) and a
-split without a window (too few rows for ``lookback + horizon``), each with the numbers that would work; and the
-summary the data module logs once the splits hold windows (:func:`split_summary`).
+An empty split (no row in its time range) is an error here; a split without a window is checked once the windows
+exist (:mod:`.split_checks`).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from itertools import pairwise
 
 import numpy as np
 
 from lightning_lstm.data.frame import SeriesFrame
-from lightning_lstm.data.gaps import Gaps, gap_summary
 from lightning_lstm.data.timestamps import TimeParsing, parse_boundary
 
-if TYPE_CHECKING:
-    from lightning_lstm.data.windows import WindowIndex
+SPLITS = ("train", "val", "test")
+Spans = dict[str, list[tuple[int, int]]]  # per split, per series the [start, stop) rows
 
 
 @dataclass
@@ -173,113 +170,9 @@ def span_rows(frame: SeriesFrame, bounds: SplitBoundaries, split: str) -> list[t
     return spans
 
 
-def rows_needed(
-    lookback: int, horizon: int, val_fraction: float, test_fraction: float, val_start: object, test_start: object
-) -> int:
-    """Shortest series that gives every split a window: exact for fractions, a lower bound with dates.
-
-    Training needs ``lookback + horizon`` rows, validation and test ``horizon`` rows each (their inputs reach back).
-    """
-    with_val = has_validation(val_fraction, val_start)
-    need = lookback + horizon + horizon * (2 if with_val else 1)
-    if val_start is None and test_start is None:
-        shares = [(lookback + horizon, 1.0 - val_fraction - test_fraction), (horizon, test_fraction)]
-        shares += [(horizon, val_fraction)] if val_fraction > 0 else []
-        need = max([need] + [int(np.ceil(rows / share - 1e-9)) for rows, share in shares])
-    return need
-
-
-def no_window_message(
-    frame: SeriesFrame,
-    bounds: SplitBoundaries,
-    split: str,
-    lookback: int,
-    horizon: int,
-    val_fraction: float,
-    test_fraction: float,
-    val_start: str | int | None,
-    test_start: str | int | None,
-) -> str:
-    """Why ``split`` has no window: the series' length, the split's, and the length these splits need."""
-    rows = [b - a for a, b in span_rows(frame, bounds, split)]
-    longest = int(np.diff(frame.offsets).max())
-    inside = "" if split == "train" else f" (its {horizon} target rows inside the split)"
-    series_needs = rows_needed(lookback, horizon, val_fraction, test_fraction, val_start, test_start)
-    return (
-        f"{frame.source}: the {split} split has no window: the series has {longest} rows and its {split} "
-        f"split {max(rows)}, but a window needs lookback + horizon = {lookback} + {horizon} = {lookback + horizon} "
-        f"rows{inside}, so a series needs at least {series_needs} rows with these splits. Lower "
-        "data.lookback / data.horizon, move the splits (data.val_fraction / data.test_fraction, "
-        "data.val_start / data.test_start), or use a longer series."
-    )
-
-
-def check_split_windows(
-    frame: SeriesFrame,
-    bounds: SplitBoundaries,
-    window_index: Callable[..., WindowIndex],
-    lookback: int,
-    horizon: int,
-    val_fraction: float,
-    test_fraction: float,
-    val_start: str | int | None,
-    test_start: str | int | None,
-) -> None:
-    """Every split needs a window: a ValueError with the series' length and the length the splits need, or, when
-    gaps took them all, the windows skipped."""
-    with_val = has_validation(val_fraction, val_start)
-    for split in ["train", "val", "test"] if with_val else ["train", "test"]:
-        if len(window_index(split)) > 0:
-            continue
-        every = len(window_index(split, skip_missing=False))
-        if every:
-            raise ValueError(
-                f"{frame.source}: the {split} split has no window without a gap: all its {every} windows touch a "
-                "value left missing (data.missing: drop, or a run longer than data.max_gap). Raise data.max_gap, "
-                "move the splits (data.val_start / data.test_start), or fill the gap in the file."
-            )
-        options = (lookback, horizon, val_fraction, test_fraction, val_start, test_start)
-        raise ValueError(no_window_message(frame, bounds, split, *options))
-
-
-def split_summary(
-    frame: SeriesFrame,
-    bounds: SplitBoundaries,
-    window_index: Callable[..., WindowIndex],
-    gaps: Gaps,
-    target_idx: list[int],
-    clipped: dict[str, int],
-) -> list[tuple[int, str]]:
-    """``(logging level, message)`` lines the data module logs after fitting: rows, series, windows per split, missing
-    and clipped values; per split the values filled, left missing and the windows skipped for them
-    (:func:`.gaps.gap_summary`); a warning naming series without a training window.
-
-    Args:
-        window_index: ``window_index(split, skip_missing=...)`` of the data module.
-        target_idx: the target columns (their filled values are left out of the scores).
-    """
-    indexes = {split: window_index(split) for split in ("train", "val", "test")}
-    sizes = {split: len(index) for split, index in indexes.items()}
-    lines = [
-        (
-            logging.INFO,
-            f"{frame.source}: {frame.values.shape[0]} rows in {frame.num_series} series; windows {sizes}; "
-            f"missing values per column {gaps.per_column} ({gaps.policy}); clipped per column on the training span "
-            f"{clipped}",
-        )
-    ]
-    if gaps.start.size:
-        every = {s: len(window_index(s, skip_missing=False)) for s in sizes} if gaps.left_missing else sizes
-        skipped = {split: (every[split] - sizes[split], every[split]) for split in sizes}
-        spans = {split: span_rows(frame, bounds, split) for split in sizes}
-        lines.append((logging.INFO, gap_summary(frame, gaps, spans, skipped, target_idx)))
-    unused = sorted(set(range(frame.num_series)) - set(indexes["train"].series.tolist()))
-    if unused:
-        names = [frame.series_names[s] for s in unused[:10]]
-        lines.append(
-            (
-                logging.WARNING,
-                f"{frame.source}: {len(unused)} series have no training window (too short or gaps): {names}",
-            )
-        )
-    return lines
+def split_spans(frame: SeriesFrame, bounds: SplitBoundaries | None) -> Spans:
+    """The spans of every split in time order (``train``, ``val``, ``test``): each series' spans follow each other.
+    Without ``bounds`` (forecasting needs no split) one ``all`` span per series, the whole series."""
+    if bounds is None:
+        return {"all": [(int(a), int(b)) for a, b in pairwise(frame.offsets)]}
+    return {split: span_rows(frame, bounds, split) for split in SPLITS}

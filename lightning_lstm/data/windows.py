@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lightning_lstm.data.splits import SplitBoundaries, span_rows
-
 if TYPE_CHECKING:
     from lightning_lstm.data.frame import SeriesFrame
+    from lightning_lstm.data.splits import Spans
 
 
 @dataclass
@@ -49,9 +48,6 @@ class WindowIndex:
             raise IndexError(f"window numbers must lie in [0, {len(self)}), got {idx.min()}..{idx.max()}")
         segment = np.searchsorted(self._cumulative, idx, side="right") - 1
         return self.first[segment] + (idx - self._cumulative[segment]) * self.stride, self.series[segment]
-
-    def all_starts(self) -> np.ndarray:
-        return self.starts(np.arange(len(self)))[0]
 
 
 def check_sizes(minimum: int, **sizes: int | None) -> None:
@@ -121,9 +117,12 @@ def last_windows(offsets: np.ndarray, lookback: int, finite: np.ndarray | None =
     )
 
 
-def check_predict_windows(index: WindowIndex, frame: SeriesFrame, lookback: int, horizon: int, forecast: bool) -> None:
-    """``predict`` needs a window: none is a ValueError naming the file, its rows and the lookback, so predict never
-    ends without writing; series left without one are named in a warning."""
+def check_predict_windows(
+    frame: SeriesFrame, spans: Spans, split: str, lookback: int, horizon: int, finite: np.ndarray | None
+) -> None:
+    """``predict`` needs a window of ``split`` (``forecast`` or a backtest's): none is a ValueError naming the file, its
+    rows and the lookback, so predict never ends without writing; series left without one are named in a warning."""
+    index, forecast = split_windows(frame, spans, split, lookback, horizon, 1, finite), split == "forecast"
     lengths = np.diff(frame.offsets)
     need = lookback if forecast else lookback + horizon
     short = int((lengths < need).sum())
@@ -153,19 +152,48 @@ def check_predict_windows(index: WindowIndex, frame: SeriesFrame, lookback: int,
 
 def split_windows(
     frame: SeriesFrame,
-    bounds: SplitBoundaries | None,
+    spans: Spans,
     split: str,
     lookback: int,
     horizon: int,
     stride: int,
     finite: np.ndarray | None,
 ) -> WindowIndex:
-    """The windows of ``split``: ``train``, ``val``, ``test`` (inside ``bounds``), ``all`` or ``forecast`` (the last
-    ``lookback`` rows of each series), every ``stride`` steps, skipping those touching a row outside ``finite``."""
+    """The windows of ``split``: ``train``, ``val``, ``test`` (targets inside ``spans[split]``), ``all`` or
+    ``forecast`` (the last ``lookback`` rows of each series), every ``stride`` steps, skipping those touching a row
+    outside ``finite``."""
     if split == "forecast":
         return last_windows(frame.offsets, lookback, finite)
-    if split == "all":
-        spans = [(int(a), int(b)) for a, b in pairwise(frame.offsets)]
-    else:
-        spans = span_rows(frame, bounds, split)
-    return build_window_index(spans, frame.offsets[:-1], lookback, horizon, stride, finite)
+    targets = [(int(a), int(b)) for a, b in pairwise(frame.offsets)] if split == "all" else spans[split]
+    return build_window_index(targets, frame.offsets[:-1], lookback, horizon, stride, finite)
+
+
+@dataclass
+class SplitWindows:
+    """The windows of each split (``train``, ``val``, ``test``) at its default stride (:meth:`default_stride`), and
+    how many it had before the windows touching a value left missing were skipped.
+
+    Attributes:
+        kept: per split, the windows served.
+        every: per split, the windows counted without skipping any for gaps.
+    """
+
+    kept: dict[str, WindowIndex]
+    every: dict[str, int]
+
+    @staticmethod
+    def default_stride(split: str, train_stride: int) -> int:
+        """Steps between windows of ``split``: ``data.stride`` for training, every window of the other splits."""
+        return train_stride if split == "train" else 1
+
+    @classmethod
+    def build(
+        cls, frame: SeriesFrame, spans: Spans, lookback: int, horizon: int, train_stride: int, finite: np.ndarray | None
+    ) -> SplitWindows:
+        """The windows of every split of ``spans``, skipping those touching a row outside ``finite``."""
+        kept, every = {}, {}
+        for split in spans:
+            sizes = (lookback, horizon, cls.default_stride(split, train_stride))
+            kept[split] = split_windows(frame, spans, split, *sizes, finite)
+            every[split] = len(kept[split]) if finite is None else len(split_windows(frame, spans, split, *sizes, None))
+        return cls(kept, every)

@@ -15,7 +15,7 @@ from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.data.device_windows import DeviceWindows
 from lightning_lstm.data.frame import SeriesFrame
 from lightning_lstm.data.missing import handle_missing
-from lightning_lstm.data.splits import SplitBoundaries
+from lightning_lstm.data.splits import Spans, SplitBoundaries, split_spans
 
 ROWS = 100
 SHORT, LONG = [20, 21], list(range(40, 46))  # a 2-step run (filled) and a 6-step run (left missing)
@@ -38,7 +38,8 @@ def module(path: Path, **options) -> TimeSeriesDataModule:
 
 
 def rows_of(dm: TimeSeriesDataModule, split: str) -> list[set[int]]:
-    return [set(range(s, s + 6)) for s in dm.window_index(split).all_starts().tolist()]
+    index = dm.window_index(split)
+    return [set(range(s, s + 6)) for s in index.starts(np.arange(len(index)))[0].tolist()]
 
 
 @pytest.mark.parametrize("missing", ["ffill", "interpolate"])
@@ -67,9 +68,8 @@ def test_max_gap_zero_fills_nothing_and_skips_like_drop(tmp_path: Path) -> None:
     drop = module(path, missing="drop")
     assert np.isnan(filled_none.frame.values[SHORT + LONG, 0]).all()
     for split in ("train", "val", "test"):
-        np.testing.assert_array_equal(
-            filled_none.window_index(split).all_starts(), drop.window_index(split).all_starts()
-        )
+        kept, dropped = filled_none.window_index(split), drop.window_index(split)
+        np.testing.assert_array_equal(kept.starts(np.arange(len(kept)))[0], dropped.starts(np.arange(len(dropped)))[0])
 
 
 def frame_of(column: list[float]) -> SeriesFrame:
@@ -77,13 +77,13 @@ def frame_of(column: list[float]) -> SeriesFrame:
     return SeriesFrame(values, ["c0"], ["series"], np.array([0, len(values)]), None, False, 1, "mem")
 
 
-def bounds_at(val_row: int, test_row: int) -> SplitBoundaries:
-    return SplitBoundaries(np.array([val_row]), np.array([test_row]), val_row, test_row)
+def spans_at(frame: SeriesFrame, val_row: int, test_row: int) -> Spans:
+    return split_spans(frame, SplitBoundaries(np.array([val_row]), np.array([test_row]), val_row, test_row))
 
 
 def test_interpolation_never_reads_a_value_of_a_later_split() -> None:
     frame = frame_of([0, 1, 2, np.nan, np.nan, 5, 6, np.nan, 8])
-    handle_missing(frame, "interpolate", max_gap=3, bounds=bounds_at(4, 8))
+    handle_missing(frame, "interpolate", max_gap=3, spans=spans_at(frame, 4, 8))
     # Row 3 (training) sees no later training value: it holds 2 (row 5 is validation). Row 4 (validation) reaches
     # back to row 2 and forward to row 5: 4. Row 7 (validation) may not read row 8 (test): it holds 6.
     assert frame.values[:, 0].tolist() == [0, 1, 2, 2, 4, 5, 6, 6, 8]
@@ -94,10 +94,10 @@ def test_interpolation_never_reads_a_value_of_a_later_split() -> None:
 
 def test_a_leading_run_with_no_observation_in_its_split_stays_missing() -> None:
     frame = frame_of([np.nan, np.nan, 2, 3, 4, 5])
-    gaps = handle_missing(frame, "ffill", max_gap=3, bounds=bounds_at(2, 4))
+    gaps = handle_missing(frame, "ffill", max_gap=3, spans=spans_at(frame, 2, 4))
     assert np.isnan(frame.values[:2, 0]).all() and not gaps.filled.any() and gaps.left_missing
     later = frame_of([np.nan, np.nan, 2, 3, 4, 5])
-    handle_missing(later, "ffill", max_gap=3, bounds=bounds_at(3, 4))  # row 2 is training: the run takes its value
+    handle_missing(later, "ffill", max_gap=3, spans=spans_at(later, 3, 4))  # row 2 is training: the run takes its value
     assert later.values[:, 0].tolist() == [2, 2, 2, 3, 4, 5]
 
 

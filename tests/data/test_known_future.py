@@ -196,8 +196,9 @@ def test_backtest_stride_sets_forecast_origins_every_k_steps(tmp_path: Path) -> 
     load_table().to_csv(tmp_path / "load.csv", index=False)
     every = fitted(tmp_path / "load.csv", predict_mode="backtest")
     strided = fitted(tmp_path / "load.csv", predict_mode="backtest", backtest_stride=HORIZON)
-    all_ids = every.predict_dataloader().dataset.index.all_starts()
-    ids = strided.predict_dataloader().dataset.index.all_starts()
+    every_index, strided_index = every.predict_dataloader().dataset.index, strided.predict_dataloader().dataset.index
+    all_ids = every_index.starts(np.arange(len(every_index)))[0]
+    ids = strided_index.starts(np.arange(len(strided_index)))[0]
     assert ids.tolist() == all_ids[::HORIZON].tolist()  # origins every H steps from the first test window
     assert len(ids) == (len(all_ids) - 1) // HORIZON + 1
     assert len(strided.dataset("test")) == len(all_ids)  # trainer.test still scores every window

@@ -82,9 +82,10 @@ def test_every_series_is_split_by_the_same_timestamps(panel_csv: Path) -> None:
         v, t = dm.bounds.val_row[s], dm.bounds.test_row[s]
         assert a < v < t < b
         assert frame.times[v - 1] < val <= frame.times[v] and frame.times[t - 1] < test <= frame.times[t]
-    targets = dm.target_times(dm.window_index("val").all_starts(), forecast=False)  # (windows, H) int64
+    val_index, train_index = dm.window_index("val"), dm.window_index("train")
+    targets = dm.target_times(val_index.starts(np.arange(len(val_index)))[0], forecast=False)  # (windows, H) int64
     assert targets.min() >= val and targets.max() < test
-    assert dm.target_times(dm.window_index("train").all_starts(), forecast=False).max() < val
+    assert dm.target_times(train_index.starts(np.arange(len(train_index)))[0], forecast=False).max() < val
 
 
 def test_statistics_are_fitted_per_series_on_its_training_rows(panel_csv: Path) -> None:

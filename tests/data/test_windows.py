@@ -49,7 +49,7 @@ def test_ten_points_lookback_3_horizon_2_stride_2() -> None:
 
 def test_ten_points_stride_1_gives_every_start() -> None:
     dataset = ten_point_dataset(lookback=3, horizon=2, stride=1)
-    assert dataset.index.all_starts().tolist() == [0, 1, 2, 3, 4, 5]
+    assert dataset.index.starts(np.arange(len(dataset.index)))[0].tolist() == [0, 1, 2, 3, 4, 5]
     assert dataset[5]["x"].squeeze(-1).tolist() == [50, 60, 70]
     assert dataset[5]["y"].squeeze(-1).tolist() == [80, 90]
 
@@ -64,9 +64,11 @@ def test_dataset_iterates_and_stops_with_index_error() -> None:
 def test_drop_skips_windows_touching_a_gap_and_keeps_the_stride_grid() -> None:
     finite = np.ones(10, dtype=bool)
     finite[4] = False  # row 4 is missing
-    assert ten_point_dataset(2, 1, 1, finite).index.all_starts().tolist() == [0, 1, 5, 6, 7]
+    index = ten_point_dataset(2, 1, 1, finite).index
+    assert index.starts(np.arange(len(index)))[0].tolist() == [0, 1, 5, 6, 7]
     # Stride 2 keeps the grid 0, 2, 4, 6 across the gap: 2 and 4 touch row 4.
-    assert ten_point_dataset(2, 1, 2, finite).index.all_starts().tolist() == [0, 6]
+    index = ten_point_dataset(2, 1, 2, finite).index
+    assert index.starts(np.arange(len(index)))[0].tolist() == [0, 6]
 
 
 def ten_point_csv(tmp_path: Path) -> Path:
@@ -104,7 +106,8 @@ def test_datamodule_splits_ten_points_by_time(tmp_path: Path) -> None:
         assert batch["x"].squeeze(-1).tolist() == x, split
         assert batch["y"].squeeze(-1).tolist() == y, split
     # Window 5 (targets rows 7 and 8) straddles val/test: it belongs to no split, so no val target is a test value.
-    all_ids = {i for split in expected for i in dm.window_index(split).all_starts().tolist()}
+    indexes = [dm.window_index(split) for split in expected]
+    all_ids = {i for index in indexes for i in index.starts(np.arange(len(index)))[0].tolist()}
     assert 5 not in all_ids
     described = dm.describe_windows(np.array([4]), forecast=False).iloc[0]
     assert (described["input_start"], described["target_start"], described["target_end"]) == ("4", "6", "7")

@@ -85,7 +85,8 @@ def test_no_window_spans_the_outage_and_the_log_counts_fills_and_skips(hourly: P
     spans = {"train": (0, VAL_ROW), "val": (VAL_ROW, TEST_ROW), "test": (TEST_ROW, N)}
     counts = {split: brute_force_windows(lo, hi, long_rows) for split, (lo, hi) in spans.items()}
     for split, (kept, total) in counts.items():
-        starts = dm.window_index(split).all_starts()
+        index = dm.window_index(split)
+        starts, _ = index.starts(np.arange(len(index)))
         assert len(starts) == kept and len(dm.window_index(split, skip_missing=False)) == total
         assert all(long_rows.isdisjoint(range(s, s + WIDTH)) for s in starts.tolist())  # no invented window
     assert counts["train"] == (BEFORE - WIDTH + 1 + 20 * 24 - WIDTH + 1, 20 * 24 + BEFORE + OUTAGE - WIDTH + 1)
