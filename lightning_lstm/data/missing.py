@@ -82,11 +82,7 @@ def handle_missing(
             "non-finite cells). Remove it from data.target_columns / data.feature_columns, or give it values."
         )
     per_column = {name: int(n) for name, n in zip(frame.columns, counts.sum(axis=0), strict=True)}
-    gaps = Gaps(policy, max_gap, per_column, *find_runs(frame, counts), filled=np.zeros(0, dtype=bool))
-    gaps.filled = (gaps.length <= max_gap) if policy in ("ffill", "interpolate") else np.zeros(gaps.start.size, bool)
-    if counts.sum() == 0:
-        return gaps
-    if policy == "error":
+    if policy == "error" and counts.sum() > 0:  # raised before any run is scanned
         described = []
         for c, name in enumerate(frame.columns):
             if per_column[name]:
@@ -96,6 +92,10 @@ def handle_missing(
             f"{frame.source}: missing or non-finite values in column {', '.join(described)}. "
             "Set data.missing to ffill, interpolate or drop (drop skips every window touching one)."
         )
+    gaps = Gaps(policy, max_gap, per_column, *find_runs(frame, counts), filled=np.zeros(0, dtype=bool))
+    gaps.filled = (gaps.length <= max_gap) if policy in ("ffill", "interpolate") else np.zeros(gaps.start.size, bool)
+    if counts.sum() == 0:
+        return gaps
     if gaps.filled.any():
         frame.values = fill_runs(frame, gaps, spans)
     gaps.finite = finite_rows(frame.values) if gaps.left_missing else None

@@ -89,29 +89,29 @@ def read_frame(
     if duplicate_timestamps not in DUPLICATE_POLICIES:
         raise ValueError(f"data.duplicate_timestamps must be one of {DUPLICATE_POLICIES}, got {duplicate_timestamps!r}")
     options = check_csv_options(csv_options)
-    settings = (duplicate_timestamps, frequency, dayfirst)
     if isinstance(path, pd.DataFrame):
         if options:
             raise ValueError("data.csv_options apply to CSV files, not to a DataFrame: set csv_options=None")
-        return frame_from_table(path, DATAFRAME_SOURCE, columns, time_column, series_column, *settings)
-    path = Path(path)
-    if not path.is_file():
-        what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise ValueError(f"data.path: {str(path)!r} {what}. Give a CSV, Parquet or .npy file.")
-    suffix = path.suffix.lower()
-    if options and suffix not in (".csv", ".txt"):
-        raise ValueError(f"data.csv_options apply to CSV files; {path} is not one: set data.csv_options: null")
-    if suffix == ".npy":
-        return read_npy(path, columns, time_column, series_column)
-    if suffix not in (".csv", ".parquet", ".pq", ".txt"):
-        raise ValueError(f"data.path: {str(path)!r} has suffix {suffix!r}; use .csv, .parquet or .npy")
-    table = _read_table(path, suffix, options)
-    wanted = columns + [c for c in (time_column, series_column) if c is not None]
-    if len(table.columns) == 1 and kind_of(suffix) == "CSV" and any(c not in table.columns for c in wanted):
-        message = single_column_message(path, str(table.columns[0]), options)
-        if message:
-            raise ValueError(message)
-    return frame_from_table(table, path, columns, time_column, series_column, *settings, options=options)
+        table, source = path, DATAFRAME_SOURCE
+    else:
+        source = Path(path)
+        if not source.is_file():
+            what = "is a directory, not a file" if source.is_dir() else "does not exist"
+            raise ValueError(f"data.path: {str(source)!r} {what}. Give a CSV, Parquet or .npy file.")
+        suffix = source.suffix.lower()
+        if options and suffix not in (".csv", ".txt"):
+            raise ValueError(f"data.csv_options apply to CSV files; {source} is not one: set data.csv_options: null")
+        if suffix == ".npy":
+            return read_npy(source, columns, time_column, series_column)
+        if suffix not in (".csv", ".parquet", ".pq", ".txt"):
+            raise ValueError(f"data.path: {str(source)!r} has suffix {suffix!r}; use .csv, .parquet or .npy")
+        table = _read_table(source, suffix, options)
+        wanted = columns + [c for c in (time_column, series_column) if c is not None]
+        lone = len(table.columns) == 1 and kind_of(suffix) == "CSV" and any(c not in table.columns for c in wanted)
+        if lone and (message := single_column_message(source, str(table.columns[0]), options)):
+            raise ValueError(message)  # a CSV read as one column: its separator or decimal mark named
+    settings = (duplicate_timestamps, frequency, dayfirst)
+    return frame_from_table(table, source, columns, time_column, series_column, *settings, options=options)
 
 
 def frame_from_table(
