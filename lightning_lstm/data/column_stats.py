@@ -1,14 +1,17 @@
-"""Statistics of one column that never hold more than that column: chunked reads, float64 sums, in-place quantiles.
+"""Chunked reads of the values: missing values counted and found, and statistics of one column that never hold more
+than that column (float64 sums, in-place quantiles).
 
-A series may be a memory-mapped ``.npy`` larger than memory. Fitting clip bounds and scaling reads one column of one
-series' training span at a time as a float32 copy (``4 * rows`` bytes) and works on it in place (partition, sort,
-clip; the MAD is :func:`lightning_lstm.robust.median_abs_deviation`); every other temporary is a chunk of
-:data:`CHUNK_ROWS` rows. Sums run in float64, so results match numpy on the float64 values to ~1e-12.
+A series may be a memory-mapped ``.npy`` larger than memory. Counting and finding its missing values reads
+:data:`CHUNK_ROWS` rows at a time (:mod:`.missing` applies the policy). Fitting clip bounds and scaling reads one
+column of one series' training span at a time as a float32 copy (``4 * rows`` bytes) and works on it in place
+(partition, sort, clip; the MAD is :func:`lightning_lstm.robust.median_abs_deviation`); every other temporary is a
+chunk of :data:`CHUNK_ROWS` rows. Sums run in float64, so results match numpy on the float64 values to ~1e-12.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 
 import numpy as np
 
@@ -19,6 +22,34 @@ def row_chunks(start: int, stop: int) -> Iterator[tuple[int, int]]:
     """``(begin, end)`` pairs of at most :data:`CHUNK_ROWS` rows covering ``[start, stop)``."""
     for begin in range(start, stop, CHUNK_ROWS):
         yield begin, min(begin + CHUNK_ROWS, stop)
+
+
+def missing_counts(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``(S, C)`` int64 non-finite values per series and column, read in chunks."""
+    counts = np.zeros((len(offsets) - 1, values.shape[1]), dtype=np.int64)
+    for s, (a, b) in enumerate(pairwise(offsets.tolist())):
+        for begin, end in row_chunks(a, b):
+            counts[s] += (end - begin) - np.count_nonzero(np.isfinite(values[begin:end]), axis=0)  # one bool chunk
+    return counts
+
+
+def finite_rows(values: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: rows whose every column is finite."""
+    ok = np.empty(values.shape[0], dtype=bool)
+    for begin, end in row_chunks(0, values.shape[0]):
+        ok[begin:end] = np.isfinite(values[begin:end]).all(axis=1)
+    return ok
+
+
+def first_missing(values: np.ndarray, column: int, limit: int = 3) -> np.ndarray:
+    """Global rows of the first ``limit`` non-finite values of ``column``; stops reading once it has them."""
+    found: list[int] = []
+    for begin, end in row_chunks(0, values.shape[0]):
+        bad = np.flatnonzero(~np.isfinite(values[begin:end, column]))
+        found.extend((begin + bad[: limit - len(found)]).tolist())
+        if len(found) >= limit:
+            break
+    return np.asarray(found, dtype=np.int64)
 
 
 def finite_column(values: np.ndarray, start: int, stop: int, column: int) -> np.ndarray:

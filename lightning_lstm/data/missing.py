@@ -1,19 +1,18 @@
 """Missing values (NaN, empty cells, inf): raise, fill forward, interpolate in time, or leave them for windows to skip.
 
-Every scan reads a chunk of rows at a time (:func:`.column_stats.row_chunks`), so a memory-mapped file is never copied
-to count or find its gaps.
+Every scan reads a chunk of rows at a time (:mod:`.column_stats`), so a memory-mapped file is never copied to count
+or find its gaps.
 Filling needs a writable array and makes one float32 copy of the values (a memory-mapped file stays untouched).
 """
 
 from __future__ import annotations
 
 import logging
-from itertools import pairwise
 from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
-from lightning_lstm.data.column_stats import row_chunks
+from lightning_lstm.data.column_stats import finite_rows, first_missing, missing_counts
 from lightning_lstm.data.frame import SeriesFrame
 from lightning_lstm.data.gaps import DEFAULT_MAX_GAP, Gaps, fill_runs, find_runs
 
@@ -24,34 +23,6 @@ log = logging.getLogger(__name__)
 
 MissingPolicy = Literal["error", "ffill", "interpolate", "drop"]
 MISSING_POLICIES = get_args(MissingPolicy)
-
-
-def missing_counts(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``(S, C)`` int64 non-finite values per series and column, read in chunks."""
-    counts = np.zeros((len(offsets) - 1, values.shape[1]), dtype=np.int64)
-    for s, (a, b) in enumerate(pairwise(offsets.tolist())):
-        for begin, end in row_chunks(a, b):
-            counts[s] += (end - begin) - np.count_nonzero(np.isfinite(values[begin:end]), axis=0)  # one bool chunk
-    return counts
-
-
-def finite_rows(values: np.ndarray) -> np.ndarray:
-    """``(N,)`` bool: rows whose every column is finite."""
-    ok = np.empty(values.shape[0], dtype=bool)
-    for begin, end in row_chunks(0, values.shape[0]):
-        ok[begin:end] = np.isfinite(values[begin:end]).all(axis=1)
-    return ok
-
-
-def first_missing(values: np.ndarray, column: int, limit: int = 3) -> np.ndarray:
-    """Global rows of the first ``limit`` non-finite values of ``column``; stops reading once it has them."""
-    found: list[int] = []
-    for begin, end in row_chunks(0, values.shape[0]):
-        bad = np.flatnonzero(~np.isfinite(values[begin:end, column]))
-        found.extend((begin + bad[: limit - len(found)]).tolist())
-        if len(found) >= limit:
-            break
-    return np.asarray(found, dtype=np.int64)
 
 
 def handle_missing(

@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from lightning_lstm.data import column_stats
+from lightning_lstm.data.column_stats import finite_rows, missing_counts
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.data.frame import SeriesFrame
-from lightning_lstm.data.missing import finite_rows, handle_missing, missing_counts
+from lightning_lstm.data.missing import handle_missing
 
 ROWS = 120
 GAPS_A = [3, 40, 41, 42, 90]  # rows of column a left empty; column b is inf at row 60
