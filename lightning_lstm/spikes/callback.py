@@ -69,10 +69,10 @@ class LossSpikeCallback(Callback):
     so all ranks reach the same decision; at the end each rank's decisions are compared in ``spikes.json``. Only rank
     zero writes.
 
-    Loss-only mode: a module without ``last_train_step`` (:class:`~.contracts.StepWindowLosses`) is scored on the loss
-    its ``training_step`` returns, in ``on_train_batch_end``, after the update: spikes are detected, logged and
-    reported, with no windows named; ``skip`` is an error and ``stop`` keeps the spiking update. A warning at setup
-    says so.
+    Loss-only mode: a module without ``last_train_step``
+    (:class:`~lightning_lstm.callbacks.contracts.StepWindowLosses`) is scored on the loss its ``training_step``
+    returns, in ``on_train_batch_end``, after the update: spikes are detected, logged and reported, with no windows
+    named; ``skip`` is an error and ``stop`` keeps the spiking update. A warning at setup says so.
 
     State (detector windows and counts, spike records, learning-rate history) travels in the checkpoint under the
     state key ``LossSpikeCallback``, independent of the settings, so thresholds may change on resume. With
