@@ -236,8 +236,8 @@ def fit_args(path: Path, root: Path, epochs: int, threads: int, tuned: bool) -> 
 def child_fit(path: Path, epochs: int, threads: int, tuned: bool, spikes: bool, profile: str | None) -> dict:
     import lightning.pytorch as pl
 
-    from lightning_lstm.callbacks import LossSpikeCallback
     from lightning_lstm.cli import build_cli
+    from lightning_lstm.spikes import LossSpikeCallback
 
     class EpochTimer(pl.Callback):
         """Wall time, CPU time and minor faults per epoch; the time inside the spike callback's step hooks."""

@@ -126,8 +126,8 @@ def run_fit(data, device, hidden: int, precision: str, warmup: int, steps: int, 
     from lightning.pytorch.callbacks import LearningRateMonitor
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from lightning_lstm.callbacks import LossSpikeCallback
     from lightning_lstm.model.module import LSTMForecaster
+    from lightning_lstm.spikes import LossSpikeCallback
 
     class Clock(pl.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:

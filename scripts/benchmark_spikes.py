@@ -36,8 +36,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
 
-from lightning_lstm.callbacks import LossSpikeCallback
 from lightning_lstm.cli import build_cli
+from lightning_lstm.spikes import LossSpikeCallback
 
 REPO = Path(__file__).resolve().parents[1]
 STEP_HOOKS = ("on_train_batch_start", "on_before_optimizer_step", "on_train_batch_end")

@@ -44,7 +44,7 @@ class Scenario:
     Attributes:
         name: the case's name.
         series: ``co2`` or ``glucose`` (the base config).
-        cause: the cause the doctor should name first (a :class:`~lightning_lstm.spikes.rules.Finding` cause), or
+        cause: the cause the doctor should name first (a :class:`~lightning_lstm.spikes.records.Finding` cause), or
             ``None`` for a healthy control, where it must give no advice.
         overlay: config keys the case changes.
         inject: changes the series (a DataFrame) in place and returns the rows it made wrong, or ``None``.

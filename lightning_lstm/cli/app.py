@@ -21,7 +21,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lightning_lstm.callbacks import ForecastPlot, ForecastWriter, LossSpikeCallback, RunCheckpoint
+from lightning_lstm.callbacks import ForecastPlot, ForecastWriter, RunCheckpoint
 from lightning_lstm.checkpoint_io import with_atomic_checkpoint_io
 from lightning_lstm.cli.checkpoints import (
     SPECIAL_PATHS,
@@ -45,6 +45,7 @@ from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.distributed import silence_synced_metric_advice
 from lightning_lstm.model.module import LSTMForecaster, validation_runs
 from lightning_lstm.runtime.setup import apply_runtime
+from lightning_lstm.spikes import LossSpikeCallback
 
 
 class LightningLSTMCLI(DoctorSubcommand, LightningCLI):

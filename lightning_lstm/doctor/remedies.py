@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-LR_KEY = "model.optimizer.init_args.lr"
+from lightning_lstm.spikes.causes import LR_KEY
+
 NAMES = {"order": "shuffle", "last_batch": "drop_last", "gradients": "clip_gradients", "unscaled": "scale"}
 
 
@@ -59,7 +60,7 @@ def _name(text: str) -> str:
 
 
 def candidates_for(findings: list[dict[str, Any]], context: dict[str, Any], lr_test: dict | None, limit: int):
-    """The candidates for the probe's ``findings`` (dicts of :class:`~lightning_lstm.spikes.rules.Finding`).
+    """The candidates for the probe's ``findings`` (dicts of :class:`~lightning_lstm.spikes.records.Finding`).
 
     Args:
         findings: the probe's findings, the first-named first.

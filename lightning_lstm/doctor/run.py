@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from lightning_lstm.doctor.config import apply_overlay, fit_config, get_key, probe_config, write_yaml
-from lightning_lstm.doctor.figure import loss_figure
 from lightning_lstm.doctor.options import DoctorOptions, parallel_jobs, probe_epochs
 from lightning_lstm.doctor.ranking import rank
 from lightning_lstm.doctor.remedies import candidates_for
 from lightning_lstm.doctor.report import report_markdown
 from lightning_lstm.doctor.runner import Job, run_jobs
+from lightning_lstm.spikes.outputs import before_after_figure
 
 LR_SUSPECTS = ("learning_rate", "nonfinite")
 
@@ -90,7 +90,7 @@ def run_doctor(config: dict, options: DoctorOptions, echo=print, command: str = 
         )
         fixed = write_yaml(apply_overlay(config, best.overlay), out / "fixed.yaml", header)
     after = {**results[best.name], "name": best.name} if best is not None else None
-    figure = loss_figure(probe, after, out / "loss.png", "training loss per step, spikes in red")
+    figure = before_after_figure(probe, after, out / "loss.png", "training loss per step, spikes in red")
     wall = time.perf_counter() - start
     summary = {
         "command": command,

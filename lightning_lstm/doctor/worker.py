@@ -19,13 +19,12 @@ from typing import Any
 
 from lightning.pytorch.callbacks import Callback
 
-from lightning_lstm.callbacks import LossSpikeCallback
+from lightning_lstm.callbacks.run_io import run_dir
 from lightning_lstm.cli import build_cli
 from lightning_lstm.doctor.masking import write_masked_copy
-from lightning_lstm.doctor.recorder import ProbeRecorder
-from lightning_lstm.spikes.causes import find_causes
-from lightning_lstm.spikes.diagnosis import findings_dicts
-from lightning_lstm.spikes.records import SpikeRecord
+from lightning_lstm.doctor.recorder import ValidationScores, recorder_summary
+from lightning_lstm.spikes import LossSpikeCallback
+from lightning_lstm.spikes.diagnosis import find_causes, findings_dicts
 
 
 class _Progress(Callback):
@@ -35,30 +34,31 @@ class _Progress(Callback):
         self.name, self.write = name, write
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        spikes = next((len(c.records) for c in trainer.callbacks if hasattr(c, "loss_detector")), 0)
+        spikes = next((len(c.records) for c in trainer.callbacks if isinstance(c, LossSpikeCallback)), 0)
         mae = trainer.callback_metrics.get("val/mae")
         val = f"  val MAE {float(mae):.4g}" if mae is not None else ""
         self.write(f"{self.name:<18} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  spikes {spikes}{val}")
 
 
 def fit_result(config: Path, progress: Callable[[str], None] = print, masks: bool = False) -> dict[str, Any]:
-    """Fits ``config`` with a :class:`ProbeRecorder`; returns the run's numbers, spikes, anomalies and findings.
+    """Fits ``config`` with :class:`ValidationScores`; returns the run's numbers, spikes, anomalies and findings, read
+    in memory from the spike callback (its run history, records and diagnosis) and the validation scores.
 
     With ``masks`` (the probe), each finding that names values gets the masked copy of the data as its overlay.
     """
     start = time.perf_counter()
     cli = build_cli(["--config", str(config)], run=False)
     trainer, datamodule = cli.trainer, cli.datamodule
-    recorder = ProbeRecorder()
-    trainer.callbacks.extend([recorder, _Progress(config.stem, progress)])
+    spikes = next((c for c in trainer.callbacks if isinstance(c, LossSpikeCallback)), None)
+    if spikes is None:
+        raise ValueError(f"{config}: the doctor needs the spike callback (the `spikes` group), found none")
+    scores = ValidationScores()
+    trainer.callbacks.extend([scores, _Progress(config.stem, progress)])
     trainer.fit(cli.model, datamodule=datamodule)
-    run_dir = Path(trainer.log_dir or trainer.default_root_dir)
-    report = json.loads((run_dir / "spikes.json").read_text())
-    records = [SpikeRecord.from_dict(r) for r in report["spikes"]]
+    records = spikes.records
     clip = float(trainer.gradient_clip_val) if trainer.gradient_clip_val else None
-    summary = recorder.summary(clip)
-    spikes = next(c for c in trainer.callbacks if isinstance(c, LossSpikeCallback))
-    # The callback's own context (norms, data evidence), plus what only the recorder saw: validation MAE per epoch.
+    summary = recorder_summary(spikes.history, scores.val, clip)
+    # The callback's own context (norms, data evidence), plus what only the doctor saw: validation MAE per epoch.
     context = replace(spikes.context, val_mae_best=summary["best_val_mae"], val_mae_final=summary["final_val_mae"])
     anomalies = context.anomalies
     findings = find_causes(records, context)
@@ -69,13 +69,13 @@ def fit_result(config: Path, progress: Callable[[str], None] = print, masks: boo
     facts = {k: v for k, v in asdict(context).items() if k not in ("anomalies", "lr_increased_steps")}
     return {
         "kind": "fit",
-        "run_dir": str(run_dir),
+        "run_dir": str(run_dir(trainer)),
         "wall_s": time.perf_counter() - start,
         "train_windows": len(datamodule.window_index("train")),
         "context": facts,
         "recorder": summary,
-        "diagnosis": report.get("diagnosis", []),
-        "spikes": report.get("spikes", []),
+        "diagnosis": spikes.diagnosis,
+        "spikes": [r.to_dict() for r in records],
         "anomalies": [a.to_dict() for a in anomalies],
         "findings": findings_dicts(findings),
     }

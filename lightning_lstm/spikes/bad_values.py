@@ -9,7 +9,11 @@ neighbours' MAD, floored by the series' typical step-to-step change so a flat st
 - a **level shift** is a row where the two sides' medians differ by many spreads and both sides are flat: the series
   moved to another level and stayed there.
 
-Pure numpy: the spike callback passes the frame's values; the doctor reads the result from ``spikes.json``.
+The data's evidence for the diagnosis (:func:`data_evidence`) is gathered here too: these named values, the training
+targets' level and spread, and what each ``data.outliers`` method would cut. It reads the data module's
+:class:`~lightning_lstm.data.frame.SeriesFrame` and split bounds one column of one series' span at a time (the values
+may be a memory-mapped file larger than memory); another data module (without them) adds nothing, and the rules then
+speak from the spikes alone. Pure numpy, no Lightning.
 """
 
 from __future__ import annotations
@@ -17,9 +21,20 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
+from lightning_lstm.data.column_stats import finite_column
+from lightning_lstm.data.outliers import OutlierMethod, clip_bounds
+from lightning_lstm.data.splits import span_rows
+from lightning_lstm.robust import MAD_TO_SIGMA, median_abs_deviation
+
+if TYPE_CHECKING:
+    from lightning_lstm.spikes.records import SpikeRecord
+
+CLIP_METHODS = tuple(method for method in get_args(OutlierMethod) if method != "none")
+"""The ``data.outliers`` methods whose effect the diagnosis weighs (every clipping method of ``OutlierMethod``)."""
 NEIGHBOURS = 12
 """Rows on each side of a value that form its neighbourhood."""
 BAD_SCORE = 10.0
@@ -263,3 +278,72 @@ def anomalies_in_spike_windows(frame, spikes: list, lookback: int, horizon: int)
         )
     count_spikes_per_row(spike_rows, found)
     return sorted(found, key=lambda a: -a.score if math.isfinite(a.score) else -math.inf)
+
+
+def clip_effects(
+    frame, spans: list[tuple[int, int]], anomalies: list[LocalAnomaly], quantiles: tuple[float, float] = (0.005, 0.995)
+) -> dict[str, dict[str, int]]:
+    """Per ``data.outliers`` method: training values outside its bounds, and how many named bad values are among them.
+
+    Bounds are fitted as the data module fits them (each column and series on its own, default ``outlier_k``), on
+    the training span with the bad values in it. One column of one span is read at a time.
+    """
+    bad = {(a.row, a.column) for a in anomalies if a.kind == "bad_value"}
+    effects = {method: {"clipped": 0, "anomalies": 0} for method in CLIP_METHODS}
+    for c, name in enumerate(frame.columns):
+        for a, b in spans:
+            column = np.asarray(frame.values[a:b, c], dtype=np.float64)
+            finite = np.isfinite(column)
+            rows, values = np.flatnonzero(finite) + a, column[finite]
+            if not len(values):
+                continue
+            for method in CLIP_METHODS:
+                low, high = clip_bounds(values.copy(), method, quantiles, None)
+                cut = (values < low) | (values > high)
+                effects[method]["clipped"] += int(cut.sum())
+                effects[method]["anomalies"] += sum((int(r), name) in bad for r in rows[cut])
+    return effects
+
+
+def target_level(values: np.ndarray, spans: list[tuple[int, int]], targets: list[int]) -> tuple[float, float] | None:
+    """The median of the finite training targets and their robust spread (1.4826 x MAD), pooled over the target
+    columns and series spans, or ``None`` when there is none.
+
+    Each column of each span is read on its own (:func:`~lightning_lstm.data.column_stats.finite_column`, float32 as
+    stored) into one float32 array of the finite training targets, sorted in place; the median and the MAD are exact
+    in float64 (no float64 copy, no temporaries the size of the data).
+    """
+    parts = [finite_column(values, a, b, c) for c in targets for a, b in spans]
+    pooled = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    del parts
+    n = pooled.size
+    if not n:
+        return None
+    pooled.sort()
+    middle = float(pooled[n // 2])
+    median = middle if n % 2 else 0.5 * (float(pooled[n // 2 - 1]) + middle)
+    return median, MAD_TO_SIGMA * median_abs_deviation(pooled, median)
+
+
+def data_evidence(datamodule: Any, records: list[SpikeRecord]) -> dict[str, Any]:
+    """The :class:`~lightning_lstm.spikes.records.RunContext` fields that come from the data ({} without a frame)."""
+    frame, bounds = getattr(datamodule, "frame", None), getattr(datamodule, "bounds", None)
+    hp = getattr(datamodule, "hparams", None)
+    if frame is None or bounds is None or hp is None or "lookback" not in hp:
+        return {}
+    spans = span_rows(frame, bounds, "train")
+    targets = frame.column_index(list(getattr(datamodule, "target_columns", frame.columns)))
+    level = target_level(frame.values, spans, targets)
+    anomalies = anomalies_in_spike_windows(frame, records, int(hp.lookback), int(hp.horizon)) if records else []
+    stats = getattr(datamodule, "stats", None)
+    quantiles = tuple(hp.get("outlier_quantiles", (0.005, 0.995)))
+    return {
+        "scaler": str(hp.get("scaler", "standard")),
+        "target_median": level[0] if level is not None else None,
+        "target_std": float(level[1]) if level is not None else None,
+        "outliers_clipped": int(sum(stats.clipped.values())) if stats is not None else None,
+        "anomalies": anomalies,
+        "clip_effects": clip_effects(frame, spans, anomalies, quantiles) if records else {},
+        "window_width": int(hp.lookback) + int(hp.horizon),
+        "neighbour_words": step_words(frame.time_step, frame.is_datetime),
+    }

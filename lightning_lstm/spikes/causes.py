@@ -1,33 +1,105 @@
-"""The rules, one per cause: data first (non-finite, bad values, level shift, last batch, order), then the optimizer.
+"""The causes a diagnosis can name, each a rule that states its evidence, a confidence and (maybe) a config change,
+and :data:`CAUSES`, the one registry of them, in the order the rules run.
 
-Each rule sees only the spikes no earlier rule explained, so a gradient spike that a bad value caused is not blamed on
-the optimizer. See :mod:`.rules` for the evidence thresholds and :func:`find_causes` for the order of the findings.
+Every rule speaks only on evidence from the run: the spikes it explains must be at least half of all spikes *and*
+number at least three or span at least two epochs (a non-finite loss and unscaled data are conclusive alone). A rule
+never advises a change the run's own numbers show would not engage or could not help: no gradient clip above every
+observed norm, no lower clip on small healthy norms, no outlier clipping for windows that hold no outlying value.
+Findings without advice (``advice is None``) are notes: what was checked and did not help.
+
+The data's causes come first (non-finite, bad values, level shift, last batch, order), then the optimizer's (a
+gradient spike is blamed only when the loss stays up for the steps after it: the update it drove did the damage; a
+gradient spike at a hard batch, with normal steps after it, is the batch's doing and no reason to clip). Each rule
+sees only the spikes no earlier rule explained, so a gradient spike that a bad value caused is not blamed on the
+optimizer. Adding a cause: its rule and its :class:`Cause` entry here, its remedy in ``doctor/remedies.py``.
+The evidence every rule reads is :class:`RunContext`, gathered in one place (the callback's ``run_context``, with
+the data's part from :func:`lightning_lstm.spikes.bad_values.data_evidence`). No Lightning here.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from lightning_lstm.spikes.optimizer_causes import LR_KEY, clipping_notes, gradients, learning_rate
-from lightning_lstm.spikes.records import SpikeRecord
-from lightning_lstm.spikes.rules import (
-    EPOCH_START,
-    MAX_SPIKE_DENSITY,
-    MIN_EPOCHS,
-    POSITION_TOLERANCE,
-    UNSCALED_LEVEL,
-    Finding,
-    RunContext,
-    covering,
-    listing,
-    share,
-    strong,
-    time_list,
-    window_rows,
-)
+from lightning_lstm.spikes.bad_values import LocalAnomaly
+from lightning_lstm.spikes.records import Finding, RunContext, SpikeRecord
+
+LR_KEY = "model.optimizer.init_args.lr"
+"""The config key of the learning rate, in the advice and the doctor's overlays."""
+
+MIN_FRACTION = 0.5
+"""A rule must explain at least this fraction of all spikes."""
+MIN_SPIKES = 3
+"""... and at least this many spikes, unless they span ``MIN_EPOCHS`` epochs."""
+MIN_EPOCHS = 2
+LR_RECENT_STEPS = 20
+"""A spike at most this many global steps after a learning-rate increase counts as "right after" it."""
+HIGH_LR_FRACTION = 0.8
+"""A learning rate at or above this fraction of the run's maximum is "close to the maximum"."""
+HIGH_LR_ABSOLUTE = 1e-2
+"""A learning rate is "high" if it is at least this, or close to the maximum and above the initial learning rate."""
+MAX_SPIKE_DENSITY = 0.25
+"""Same-``batch_idx`` recurrence is only evidence when spikes hit at most this fraction of an epoch's batches."""
+GRAD_SPIKE_RATIO = 4.0
+"""A burst is gradient-led when its first step's norm is at least this many times the run's median norm."""
+BURST_GAP = 2
+"""Spikes at most this many steps apart form one burst."""
+POSITION_TOLERANCE = 0.02
+"""Unshuffled spikes within this fraction of an epoch's batches (at least 1 batch) of each other are at one place."""
+EPOCH_START = 0.1
+"""Unshuffled spikes in this first fraction of an epoch's batches (at least 2) follow the wrap from end to start."""
+DIVERGED_RATIO = 1.5
+"""A run whose last validation MAE is this many times its best got worse as it trained on."""
+UNSCALED_LEVEL = 3.0
+"""Unscaled targets whose median is this many standard deviations from 0 (or spread over 10 units) need scaling."""
 
 
-def _nonfinite(spikes: list[SpikeRecord], ctx: RunContext) -> Finding | None:
+def strong(covered: list[SpikeRecord], total: int) -> bool:
+    """Whether the spikes a rule explains are enough evidence for it to speak."""
+    epochs = len({s.epoch for s in covered})
+    return (
+        bool(covered) and len(covered) >= MIN_FRACTION * total and (len(covered) >= MIN_SPIKES or epochs >= MIN_EPOCHS)
+    )
+
+
+def share(covered: list[SpikeRecord], total: int) -> str:
+    """ "All 3 spikes" or "3 of 4 spikes"."""
+    return f"All {total} spikes" if len(covered) == total else f"{len(covered)} of {total} spikes"
+
+
+def window_rows(spike: SpikeRecord, width: int | None) -> set[int]:
+    """The global rows of a spike's top windows (``width`` = lookback + horizon)."""
+    if not width:
+        return set()
+    return {r for w in spike.top_windows for r in range(int(w["window_id"]), int(w["window_id"]) + width)}
+
+
+def covering(spikes: list[SpikeRecord], anomalies: list[LocalAnomaly], width: int | None) -> list[SpikeRecord]:
+    """The spikes whose top windows hold the row of at least one of ``anomalies``."""
+    rows = {a.row for a in anomalies}
+    return [s for s in spikes if rows & window_rows(s, width)]
+
+
+def listing(anomalies: list[LocalAnomaly], words: str, limit: int = 5) -> str:
+    """Up to ``limit`` anomalies described, and how many more there were."""
+    shown = "; ".join(a.describe(words) for a in anomalies[:limit])
+    more = f"; and {len(anomalies) - limit} more" if len(anomalies) > limit else ""
+    return shown + more
+
+
+def time_list(anomalies: list[LocalAnomaly]) -> str:
+    """The timestamps as a YAML-ready list, for the advice."""
+    return "[" + ", ".join(sorted({a.time for a in anomalies})) + "]"
+
+
+def nonfinite_number(value: float | None) -> bool:
+    """Whether a number is missing or not finite."""
+    return value is None or not math.isfinite(value)
+
+
+def _nonfinite(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
     bad = [s for s in spikes if s.nonfinite]
     if not bad:
         return None
@@ -163,7 +235,7 @@ def _recurring(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Findin
     return Finding("note", sentence, 0.5, None, {}, len(covered))
 
 
-def _unscaled(ctx: RunContext) -> Finding | None:
+def _unscaled(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
     median, std = ctx.target_median, ctx.target_std
     if ctx.scaler != "none" or median is None or not std:
         return None
@@ -190,26 +262,160 @@ def _unscaled(ctx: RunContext) -> Finding | None:
     return Finding("unscaled", sentence, confidence, advice + ".", overlay, 0)
 
 
-def find_causes(spikes: list[SpikeRecord], ctx: RunContext) -> list[Finding]:
-    """Every finding with evidence, the cause to name first at the front (notes last)."""
-    spikes = sorted(spikes, key=lambda s: s.global_step)
-    total, found, left = len(spikes), [], list(spikes)
-    first = _nonfinite(spikes, ctx)
-    if first is not None:
-        found.append(first)
-        left = [s for s in left if not s.nonfinite]
-    for rule in (_bad_values, _level_shift, _last_batch, _recurring, gradients, learning_rate):
-        finding = rule(left, total, ctx) if total else None
-        if finding is not None:
-            found.append(finding)
-            if finding.cause in ("bad_values", "level_shift"):
-                explained = {id(s) for s in covering(left, finding.anomalies, ctx.window_width)}
-                left = [s for s in left if id(s) not in explained]
-            elif finding.cause == "last_batch":
-                left = [s for s in left if not (s.is_last_batch and s.is_partial_batch)]
-    scaled = _unscaled(ctx)
-    if scaled is not None:
-        found.append(scaled)
-    found += clipping_notes(spikes, ctx)
-    causes = sorted((f for f in found if f.advice), key=lambda f: (f.cause != "nonfinite", -f.explained, -f.confidence))
-    return causes + [f for f in found if not f.advice]
+def bursts(spikes: list[SpikeRecord]) -> list[list[SpikeRecord]]:
+    """Spikes grouped into bursts: runs whose steps are at most ``BURST_GAP`` apart."""
+    bursts: list[list[SpikeRecord]] = []
+    for spike in spikes:
+        if bursts and spike.global_step - bursts[-1][-1].global_step <= BURST_GAP:
+            bursts[-1].append(spike)
+        else:
+            bursts.append([spike])
+    return bursts
+
+
+def gradients(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
+    """Bursts led by an outsized gradient: the update it drove kept the loss up for the next steps."""
+    median = ctx.grad_norm_quantiles.get("q50")
+    if not median or nonfinite_number(median):
+        return None
+    led = [
+        burst
+        for burst in bursts(spikes)
+        if len(burst) >= 2
+        and burst[0].grad_spike
+        and not nonfinite_number(burst[0].grad_norm)
+        and burst[0].grad_norm >= GRAD_SPIKE_RATIO * median
+    ]
+    covered = [s for burst in led for s in burst]
+    if not strong(covered, total):
+        return None
+    leads = [burst[0].grad_norm for burst in led]
+    low, high = min(leads), max(leads)
+    q95, clip = ctx.grad_norm_quantiles.get("q95", high), ctx.gradient_clip_val
+    seen = (
+        f"{share(covered, total)} came in {len(led)} burst(s), each led by a gradient norm of {low:.3g}-{high:.3g} "
+        f"({low / median:.0f}x or more the median step's {median:.3g}) and followed by a high loss for the next "
+        "steps: the outsized update damaged the model"
+    )
+    if clip is not None and low > clip:
+        return Finding(
+            "note",
+            f"{seen}; clipping at {clip:g} already bounded those updates, so the step size (the "
+            "learning rate), not the gradient, is what to lower",
+            0.5,
+        )
+    if q95 > 0.5 * low:
+        return Finding(
+            "note",
+            f"{seen}, but 5% of all steps had norms as high ({q95:.3g}): a clip that stops them would slow every step",
+            0.4,
+        )
+    advice = f"Set `trainer.gradient_clip_val: {q95:.3g}` (the 95th percentile of this run's norms)."
+    if clip is not None:
+        advice = f"Lower `trainer.gradient_clip_val` from {clip:g} to {q95:.3g} (the bursts' norms never reached it)."
+    return Finding(
+        "gradients",
+        seen,
+        0.4 + 0.5 * len(covered) / total,
+        advice,
+        {"trainer.gradient_clip_val": float(f"{q95:.3g}")},
+        len(covered),
+    )
+
+
+def learning_rate(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
+    increases = sorted(ctx.lr_increased_steps)
+
+    def after_increase(spike: SpikeRecord) -> bool:
+        return any(0 <= spike.global_step - step <= LR_RECENT_STEPS for step in increases)
+
+    def at_high_lr(spike: SpikeRecord) -> bool:
+        near_max = spike.lr >= HIGH_LR_FRACTION * ctx.lr_max_seen
+        return spike.lr >= HIGH_LR_ABSOLUTE or (near_max and spike.lr > ctx.lr_initial * (1 + 1e-9))
+
+    covered = [s for s in spikes if not s.nonfinite and (after_increase(s) or at_high_lr(s))]
+    best, final = ctx.val_mae_best, ctx.val_mae_final
+    diverged = bool(covered) and best is not None and final is not None and final >= DIVERGED_RATIO * best
+    if not (strong(covered, total) or diverged):
+        return None
+    n_after = sum(after_increase(s) for s in covered)
+    why = (
+        f"within {LR_RECENT_STEPS} steps of a learning-rate increase"
+        if n_after >= len(covered) / 2
+        else f"at a high learning rate ({max(s.lr for s in covered):.3g})"
+    )
+    sentence = f"{share(covered, total)} came {why}, and no data cause explains them"
+    if diverged:
+        sentence += f"; the validation MAE rose from its best, {best:.4g}, to {final:.4g} at the end"
+    lr = ctx.lr_max_seen
+    advice = f"Lower `{LR_KEY}` (now {lr:.3g}, e.g. to {lr / 3:.2g}; `doctor` runs an LR range test)."
+    return Finding(
+        "learning_rate",
+        sentence,
+        0.3 + 0.4 * len(covered) / total,
+        advice,
+        {LR_KEY: float(f"{lr / 3:.2g}")},
+        len(covered),
+    )
+
+
+def _outliers_idle(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
+    """A note: outlier clipping is on, clipped nothing, and the spikes persist."""
+    if total < MIN_SPIKES or ctx.outliers == "none" or ctx.outliers_clipped != 0:
+        return None
+    sentence = (
+        f"`data.outliers: {ctx.outliers}` clipped 0 training values while {total} spikes persist: it did nothing "
+        "against them"
+    )
+    return Finding("note", sentence, 0.9)
+
+
+def _clip_idle(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
+    """A note: gradient clipping is on and never engaged."""
+    norms = ctx.grad_norm_quantiles
+    if total < MIN_SPIKES or not ctx.gradient_clip_val or ctx.clip_engaged_steps != 0 or not norms:
+        return None
+    sentence = (
+        f"Gradient clipping at {ctx.gradient_clip_val:g} never engaged (largest norm {norms.get('q100', 0):.3g}): it "
+        "neither caused nor stopped these spikes"
+    )
+    return Finding("note", sentence, 0.9)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One entry of :data:`CAUSES`.
+
+    Attributes:
+        rule: ``rule(spikes, total, context)``: the finding (or ``None``) on the spikes no earlier rule explained
+            (``total``: all spikes of the run).
+        checked: how the "nothing stands out" sentence names what it checked (empty: not named there).
+        explains: ``explains(spike, finding, context)``: whether the finding takes the spike from the later rules.
+    """
+
+    rule: Callable[[list[SpikeRecord], int, RunContext], Finding | None]
+    checked: str = ""
+    explains: Callable[[SpikeRecord, Finding, RunContext], bool] | None = None
+
+
+def _holds_named(spike: SpikeRecord, finding: Finding, ctx: RunContext) -> bool:
+    return bool(window_rows(spike, ctx.window_width) & {a.row for a in finding.anomalies})
+
+
+CAUSES: tuple[Cause, ...] = (
+    Cause(_nonfinite, "non-finite losses", lambda spike, finding, ctx: spike.nonfinite),
+    Cause(_bad_values, "bad values or level shifts in their windows", _holds_named),
+    Cause(_level_shift, "", _holds_named),
+    Cause(
+        _last_batch,
+        "the last partial batch",
+        lambda spike, finding, ctx: spike.is_last_batch and spike.is_partial_batch,
+    ),
+    Cause(_recurring, "recurring data"),
+    Cause(gradients, "gradient-led bursts"),
+    Cause(learning_rate, "the learning rate"),
+    Cause(_unscaled),
+    Cause(_outliers_idle),
+    Cause(_clip_idle),
+)
+"""Every cause, in the order the rules run (the diagnosis names the findings with advice by the spikes they explain)."""

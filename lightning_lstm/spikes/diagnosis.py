@@ -1,18 +1,35 @@
 """Turns a run's spike records into plain-English findings: each cause with its evidence, a confidence and the change.
 
-The rules live in :mod:`.causes` (data) and :mod:`.optimizer_causes`; their thresholds and the context they read in
-:mod:`.rules`. A rule speaks only on evidence from the run; with none, the diagnosis says that nothing stands out and
-suggests nothing. Checks that found nothing to change (clipping that clipped nothing, a clip that never engaged) are
-reported as such, without advice.
+The causes and their rules are :data:`~lightning_lstm.spikes.causes.CAUSES`; :func:`find_causes` runs them in that
+order and names the findings with advice first. A rule speaks only on evidence from the run; with none, the diagnosis
+says that nothing stands out and suggests nothing. Checks that found nothing to change (clipping that clipped nothing,
+a clip that never engaged) are reported as such, without advice. No Lightning here.
 """
 
 from __future__ import annotations
 
-from lightning_lstm.spikes.causes import find_causes
-from lightning_lstm.spikes.records import SpikeRecord
-from lightning_lstm.spikes.rules import Finding, RunContext
+from lightning_lstm.spikes.causes import CAUSES
+from lightning_lstm.spikes.records import Finding, RunContext, SpikeRecord
 
-__all__ = ["Finding", "RunContext", "diagnose", "findings_dicts"]
+__all__ = ["Finding", "RunContext", "diagnose", "find_causes", "findings_dicts"]
+
+
+def find_causes(spikes: list[SpikeRecord], ctx: RunContext) -> list[Finding]:
+    """Every finding with evidence, the cause to name first at the front (notes last, in the order they were found).
+
+    Each rule of :data:`~lightning_lstm.spikes.causes.CAUSES` sees the spikes no earlier finding explained.
+    """
+    spikes = sorted(spikes, key=lambda s: s.global_step)
+    total, found, left = len(spikes), [], list(spikes)
+    for cause in CAUSES:
+        finding = cause.rule(left, total, ctx)
+        if finding is None:
+            continue
+        found.append(finding)
+        if cause.explains is not None:
+            left = [s for s in left if not cause.explains(s, finding, ctx)]
+    causes = sorted((f for f in found if f.advice), key=lambda f: (f.cause != "nonfinite", -f.explained, -f.confidence))
+    return causes + [f for f in found if not f.advice]
 
 
 def diagnose(spikes: list[SpikeRecord], context: RunContext, findings: list[Finding] | None = None) -> list[str]:
@@ -34,10 +51,10 @@ def diagnose(spikes: list[SpikeRecord], context: RunContext, findings: list[Find
     if not spikes and not causes:
         return [f"No loss spikes were detected in {span}."]
     if not causes:
+        checked = ", ".join(cause.checked for cause in CAUSES if cause.checked)
         quiet = (
-            f"{len(spikes)} loss spike(s) in {span}: nothing stands out. No cause (bad values or level shifts in "
-            "their windows, recurring data, the last partial batch, gradient-led bursts, the learning rate, "
-            "non-finite losses) explains at least half of them, so no change is suggested."
+            f"{len(spikes)} loss spike(s) in {span}: nothing stands out. No cause ({checked}) explains at least half "
+            "of them, so no change is suggested."
         )
         return [quiet, *notes]
     epochs = len({s.epoch for s in spikes})

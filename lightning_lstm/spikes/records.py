@@ -1,10 +1,13 @@
-"""One detected loss spike, with enough context (where, how big, which windows) to diagnose its cause."""
+"""What the diagnosis reads and says: each detected loss spike (:class:`SpikeRecord`, with enough context to diagnose
+its cause: where, how big, which windows), the run around them (:class:`RunContext`), and each named cause
+(:class:`Finding`). Plain dataclasses, no Lightning."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from lightning_lstm.spikes.bad_values import LocalAnomaly
 
 TOP_WINDOW_KEYS: dict[str, type] = {
     "window_id": int,
@@ -97,13 +100,6 @@ class SpikeRecord:
         """Whether the batch held fewer samples than the configured batch size."""
         return self.batch_size < self.nominal_batch_size
 
-    @property
-    def loss_ratio(self) -> float:
-        """``loss / baseline``: how many times the usual loss this step's loss was (``nan`` if undefined)."""
-        if not math.isfinite(self.loss) or not math.isfinite(self.baseline) or self.baseline == 0:
-            return math.nan
-        return self.loss / self.baseline
-
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-able dict (``nan``/``inf`` stay floats, as ``json.dumps`` writes them by default)."""
         return asdict(self)
@@ -139,3 +135,92 @@ class SpikeRecord:
             values[name] = bool(values[name])
         values["top_windows"] = [dict(entry) for entry in values["top_windows"]]
         return cls(**values)
+
+
+@dataclass
+class RunContext:
+    """What the rules know about the run, besides the spikes (every field beyond the first twelve is optional).
+
+    Attributes:
+        num_epochs_run: epochs trained (complete or not).
+        steps_per_epoch: training batches per epoch, or ``None`` if unknown.
+        shuffle: whether the training data were shuffled each epoch.
+        drop_last: whether the last, smaller batch of an epoch was dropped.
+        last_batch_size: the size of an epoch's last batch, or ``None`` if unknown.
+        nominal_batch_size: the configured batch size.
+        gradient_clip_val: the trainer's gradient clipping value, or ``None`` if clipping is off.
+        outliers: the data module's outlier handling (e.g. ``"none"``, ``"quantile"``).
+        lr_max_seen: the highest learning rate used in the run.
+        lr_initial: the learning rate at the first step.
+        total_steps: optimizer steps taken in the run.
+        lr_increased_steps: global steps at which the learning rate rose.
+        grad_norm_quantiles: quantiles of every step's pre-clip gradient norm (``{"q50": .., "q95": .., "q100": ..}``).
+        clip_engaged_steps: steps whose norm exceeded ``gradient_clip_val`` (so clipping rescaled them).
+        outliers_clipped: training values the outlier bounds clipped (all columns), or ``None`` if unknown.
+        scaler: the data's scaler (``"standard"``, ``"none"``, ...).
+        target_median: the median of the training targets (original scale), or ``None``.
+        target_std: their robust spread (1.4826 x MAD, so one sentinel value does not inflate it), or ``None``.
+        final_loss: the training loss at the end (the detector's rolling median), or ``None``.
+        anomalies: bad values and level shifts found in the spikes' top windows.
+        clip_effects: per ``data.outliers`` method, ``{"clipped": training values cut, "anomalies": bad values cut}``.
+        window_width: rows per window (lookback + horizon), to tell which rows a spike's windows hold.
+        neighbour_words: how a value's neighbours are called ("neighbouring hours").
+        val_mae_best: the best epoch's validation MAE, if known.
+        val_mae_final: the last epoch's validation MAE, if known.
+    """
+
+    num_epochs_run: int
+    steps_per_epoch: int | None
+    shuffle: bool
+    drop_last: bool
+    last_batch_size: int | None
+    nominal_batch_size: int
+    gradient_clip_val: float | None
+    outliers: str
+    lr_max_seen: float
+    lr_initial: float
+    total_steps: int
+    lr_increased_steps: list[int] = field(default_factory=list)
+    grad_norm_quantiles: dict[str, float] = field(default_factory=dict)
+    clip_engaged_steps: int | None = None
+    outliers_clipped: int | None = None
+    scaler: str = "standard"
+    target_median: float | None = None
+    target_std: float | None = None
+    final_loss: float | None = None
+    anomalies: list[LocalAnomaly] = field(default_factory=list)
+    clip_effects: dict[str, dict[str, int]] = field(default_factory=dict)
+    window_width: int | None = None
+    neighbour_words: str = "neighbouring values"
+    val_mae_best: float | None = None
+    val_mae_final: float | None = None
+
+
+@dataclass
+class Finding:
+    """One named cause (or a note), with its evidence.
+
+    Attributes:
+        cause: ``nonfinite``, ``bad_values``, ``level_shift``, ``last_batch``, ``order``, ``gradients``,
+            ``learning_rate``, ``unscaled``, or ``note`` (checked, no advice).
+        sentence: the cause and its evidence in plain words.
+        confidence: 0..1, how sure the rule is (the share of spikes explained, weighed by the evidence's strength).
+        advice: the config change in words, or ``None`` for a note.
+        overlay: the config change as dotted keys (``{"data.shuffle": True}``); ``{}`` when it is no config key
+            (masking values).
+        explained: how many spikes the finding explains.
+        anomalies: the values or shifts it names.
+    """
+
+    cause: str
+    sentence: str
+    confidence: float
+    advice: str | None = None
+    overlay: dict[str, Any] = field(default_factory=dict)
+    explained: int = 0
+    anomalies: list[LocalAnomaly] = field(default_factory=list)
+
+    def text(self) -> str:
+        """The sentence, its confidence and the advice, as one line of the diagnosis."""
+        advice = f" {self.advice}" if self.advice else ""
+        return f"{self.sentence} (confidence {self.confidence:.2f}).{advice}"

@@ -19,13 +19,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_lstm.callbacks import ForecastPlot, ForecastWriter, LossSpikeCallback
+from lightning_lstm.callbacks import ForecastPlot, ForecastWriter
 from lightning_lstm.callbacks.contracts import (
     PreClipGradNorm,
     StepWindowLosses,
     WindowDescriptions,
     missing_members,
 )
+from lightning_lstm.spikes import LossSpikeCallback
 
 SPIKE = 30  # the injected global step: epoch 1 (20 batches of 16 per epoch), after a warm-up of 10
 LOSS_ONLY = (

@@ -17,12 +17,20 @@ from PIL import Image
 from tensorboard.plugins.custom_scalar import layout_pb2
 
 from lightning_lstm.callbacks import ForecastPlot
-from lightning_lstm.callbacks.spike_figure import FIGURE_FILE, FIGURE_TAG, loss_figure, loss_figure_from_checkpoint
-from lightning_lstm.callbacks.spike_tensorboard import CLIP_TAG, LOGGED_TAGS, SCALAR_TAGS, exact
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.model.module import LSTMForecaster
-from tests.callbacks.test_loss_spikes import SPIKE, STEPS_PER_EPOCH, events, fit, spike_callback
+from lightning_lstm.spikes.outputs import (
+    CLIP_TAG,
+    FIGURE_FILE,
+    FIGURE_TAG,
+    LOGGED_TAGS,
+    SCALAR_TAGS,
+    exact,
+    loss_figure,
+    loss_figure_from_checkpoint,
+)
 from tests.helpers import write_weekly_sine
+from tests.spikes.test_loss_spikes import SPIKE, STEPS_PER_EPOCH, events, fit, spike_callback
 
 STEPS = SPIKE + 6  # three epochs of 17 steps: epoch starts at 17 and 34
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -9,8 +9,7 @@ from dataclasses import astuple
 import pytest
 import torch
 
-from lightning_lstm.spikes.detector import SpikeDetector
-from lightning_lstm.spikes.device_detector import DeviceSpikeDetector, DeviceVerdict, as_kind
+from lightning_lstm.spikes.detector import DeviceSpikeDetector, DeviceVerdict, SpikeDetector, as_kind
 
 
 def stream(seed: int, n: int = 300) -> list[float]:

@@ -12,7 +12,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from tests.callbacks.test_loss_spikes import SPIKE, StepProbe, fit, same, spike_callback
+from tests.spikes.test_loss_spikes import SPIKE, StepProbe, fit, same, spike_callback
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from lightning_lstm.callbacks import LossSpikeCallback
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.runtime.host_syncs import HostSyncCounter
+from lightning_lstm.spikes import LossSpikeCallback
 
 STEPS, LOG_EVERY = 25, 10
 

@@ -22,10 +22,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.precision import MixedPrecision
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_lstm.callbacks import LossSpikeCallback
-from lightning_lstm.callbacks.spike_tensorboard import STABILITY_LAYOUT
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.model.module import LSTMForecaster
+from lightning_lstm.spikes import LossSpikeCallback
+from lightning_lstm.spikes.outputs import STABILITY_LAYOUT
 
 STEPS_PER_EPOCH = 17  # the 400-step sine: 271 training windows of lookback 8 + horizon 2, batches of 16
 SPIKE = 30  # the injected step: epoch 1, after the warm-up and with a full baseline window

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lightning_lstm.spikes.norms import GradNormHistory
+from lightning_lstm.spikes.history import GradNormHistory
 
 
 def test_quantiles_and_clip_counts_match_numpy():

@@ -20,8 +20,8 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalars
 from tensorboard.util import tensor_util
 
-from lightning_lstm.callbacks.spike_tensorboard import LOGGED_TAGS, SCALAR_TAGS, exact
 from lightning_lstm.cli import build_cli
+from lightning_lstm.spikes.outputs import LOGGED_TAGS, SCALAR_TAGS, exact
 from tests.helpers import REPO, write_weekly_sine
 
 START = pd.Timestamp("2020-01-01")

@@ -19,8 +19,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from lightning_lstm.spikes.detector import SpikeVerdict
-from lightning_lstm.spikes.device_detector import DeviceVerdict
+from lightning_lstm.spikes.detector import DeviceVerdict, SpikeVerdict
 
 
 def pack(loss: DeviceVerdict, grad: DeviceVerdict, spike: torch.Tensor) -> torch.Tensor:
@@ -34,27 +33,43 @@ def unpack(values: list[float]) -> tuple[SpikeVerdict, SpikeVerdict, bool]:
 
 
 @dataclass
-class PendingDecision:
-    """One step's packed decision on its way to the host, and what acting on it needs from that step."""
+class StepContext:
+    """What acting on one scored step needs from that step, besides its verdicts (kept while the verdicts travel).
 
-    host: torch.Tensor
-    event: Any  # a torch.cuda.Event, or None where the copy was synchronous (CPU)
-    step: int
+    Attributes:
+        lr: the first parameter group's learning rate.
+        step: the global step.
+        batch_idx: the batch index within the epoch.
+        window_step: the module's ``last_train_step`` (per-window losses and ids), or ``None`` in loss-only mode.
+        batch: the batch (for ``save_batch`` and the batch size), or ``None`` once not needed.
+        log_step: whether the detector's TensorBoard series are written at this step.
+    """
+
     lr: float
+    step: int
     batch_idx: int
     window_step: Any
     batch: Any
     log_step: bool
 
+
+@dataclass
+class PendingDecision:
+    """One step's packed decision on its way to the host, and its context."""
+
+    host: torch.Tensor
+    event: Any  # a torch.cuda.Event, or None where the copy was synchronous (CPU)
+    context: StepContext
+
     @classmethod
-    def start(cls, packed: torch.Tensor, **context: Any) -> PendingDecision:
+    def start(cls, packed: torch.Tensor, context: StepContext) -> PendingDecision:
         if packed.device.type == "cuda":
             host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
             host.copy_(packed, non_blocking=True)  # (13,) device -> pinned host, queued behind the step's kernels
             event = torch.cuda.Event()
             event.record()
-            return cls(host, event, **context)
-        return cls(packed.to("cpu", non_blocking=True), None, **context)  # CPU: the tensor itself; others: a copy
+            return cls(host, event, context)
+        return cls(packed.to("cpu", non_blocking=True), None, context)  # CPU: the tensor itself; others: a copy
 
     def values(self) -> list[float]:
         """The packed values on the host (waits for the copy only if it has not finished yet)."""
@@ -69,8 +84,8 @@ class DeferredDecisions:
     def __init__(self) -> None:
         self._queue: list[PendingDecision] = []
 
-    def start(self, packed: torch.Tensor, **context: Any) -> None:
-        self._queue.append(PendingDecision.start(packed, **context))
+    def start(self, packed: torch.Tensor, context: StepContext) -> None:
+        self._queue.append(PendingDecision.start(packed, context))
 
     def due(self, keep_last: bool) -> list[tuple[PendingDecision, list[float]]]:
         """Pops the decisions to act on: all but the newest (one step late), or all (``keep_last=False``)."""
@@ -90,7 +105,7 @@ class UnscoredStep(NamedTuple):
 
     loss: torch.Tensor
     grad_norm: torch.Tensor
-    context: dict[str, Any]
+    context: StepContext
 
 
 class UnscoredSteps:
@@ -99,10 +114,10 @@ class UnscoredSteps:
     def __init__(self) -> None:
         self._queue: list[UnscoredStep] = []
 
-    def add(self, loss: torch.Tensor, grad_norm: torch.Tensor, context: dict[str, Any]) -> None:
+    def add(self, loss: torch.Tensor, grad_norm: torch.Tensor, context: StepContext) -> None:
         self._queue.append(UnscoredStep(loss, grad_norm, context))
 
-    def due(self, all_of_them: bool) -> list[tuple[float, float, dict[str, Any]]]:
+    def due(self, all_of_them: bool) -> list[tuple[float, float, StepContext]]:
         """Pops ``(loss, grad norm, context)`` of every queued step, oldest first, once a batch is full (or always)."""
         if not self._queue or (len(self._queue) < HOST_BATCH and not all_of_them):
             return []
