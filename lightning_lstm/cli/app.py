@@ -1,8 +1,9 @@
 """The command line: LightningCLI with the package's DataModule, LightningModule and always-on callbacks.
 
-``python -m lightning_lstm fit --config configs/default.yaml`` (also ``validate``, ``test``, ``predict``, ``doctor``,
-``--print_config``). Each always-on callback has its own config group: ``checkpoint``, ``lr_monitor``,
-``spikes``, ``forecast_plot``, ``predictions``; ``runtime`` holds the allocator and thread settings.
+``python -m lightning_lstm fit --config configs/default.yaml`` (also ``validate``, ``test``, ``predict``,
+``--print_config``, ``--version``; the entry point, lightning_lstm/__main__.py, runs ``doctor`` beside them). Each
+always-on callback has its own config group: ``checkpoint``, ``lr_monitor``, ``spikes``, ``forecast_plot``,
+``predictions``; ``runtime`` holds the allocator and thread settings.
 ``--ckpt_path last`` finds the newest ``last.ckpt`` under ``<save_dir>/<name>/version_*/checkpoints/`` (see
 lightning_lstm/cli/checkpoints.py). Every checkpoint is written atomically (lightning_lstm/checkpoint_io.py: the
 trainer gets :class:`AtomicCheckpointIO` unless ``trainer.plugins`` names another CheckpointIO), and ``last.ckpt``
@@ -14,8 +15,12 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import lightning.pytorch as pl
+from jsonargparse import ActionSubCommands
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
@@ -30,7 +35,6 @@ from lightning_lstm.cli.checkpoints import (
     prepare_run_folders,
     resolve_ckpt_path,
 )
-from lightning_lstm.cli.doctor import DoctorSubcommand
 from lightning_lstm.cli.errors import exit_status
 from lightning_lstm.cli.optimizer_args import recorded_class_switches, warn_carried_init_args
 from lightning_lstm.cli.run_folder import RunFolder, check_predict_written
@@ -47,9 +51,52 @@ from lightning_lstm.model.module import LSTMForecaster, validation_runs
 from lightning_lstm.runtime.setup import apply_runtime
 from lightning_lstm.spikes import LossSpikeCallback
 
+DESCRIPTION = (
+    "Train LSTM regressors on messy time series with PyTorch Lightning, and find, explain and repair loss spikes."
+)
 
-class LightningLSTMCLI(DoctorSubcommand, LightningCLI):
-    """LightningCLI that links the data's sizes to the model and adds the project's callbacks as config groups."""
+
+def package_version() -> str:
+    """The installed version of this package (``lightning-lstm --version``)."""
+    try:
+        return version("lightning-lstm")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+class CommandsParser(LightningArgumentParser):
+    """LightningCLI's parser that keeps its subcommands action, so that commands run beside the LightningCLI (the
+    entry point's ``doctor``) are listed with fit/validate/test/predict."""
+
+    subcommands_action: ActionSubCommands | None = None
+
+    def add_subcommands(self, required: bool = True, dest: str = "subcommand", **kwargs: Any) -> ActionSubCommands:
+        self.subcommands_action = super().add_subcommands(required=required, dest=dest, **kwargs)
+        return self.subcommands_action
+
+
+class LightningLSTMCLI(LightningCLI):
+    """LightningCLI that links the data's sizes to the model and adds the project's callbacks as config groups.
+
+    Args:
+        commands: name and one-line help of each command that the entry point (lightning_lstm/__main__.py) runs
+            itself; ``--help`` lists them beside fit/validate/test/predict, parsing them here is refused.
+    """
+
+    def __init__(self, *args: Any, commands: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        self.commands = dict(commands or {})
+        kwargs.setdefault("parser_class", CommandsParser)
+        super().__init__(*args, **kwargs)
+
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
+    ) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        if not add_subcommands:
+            return
+        self.parser.add_argument("--version", action="version", version=f"lightning-lstm {package_version()}")
+        for name, help_text in self.commands.items():
+            self.parser.subcommands_action.add_subcommand(name, self.init_parser(description=help_text), help=help_text)
 
     def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """LightningCLI's trainer, model and data groups; ``data.dataframe`` (Python only) is no option or key."""
@@ -106,6 +153,8 @@ class LightningLSTMCLI(DoctorSubcommand, LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         with recorded_class_switches() as switches:  # name what a new optimizer/scheduler class inherits
             super().parse_arguments(parser, args)
+        if self.config.get("subcommand") in self.commands:  # listed for --help; the entry point runs it
+            raise ValueError(f"{self.config.subcommand} runs through lightning_lstm.__main__.main, not LightningCLI")
         config = self.config.get(self.config.get("subcommand") or "", self.config)
         warn_carried_init_args(config, switches, sys.argv[1:] if args is None else args)
 
@@ -181,16 +230,25 @@ def configure_logging() -> None:
         package.setLevel(logging.INFO)
 
 
-def build_cli(args: list[str] | None = None, run: bool = True) -> LightningLSTMCLI:
+def build_cli(
+    args: list[str] | None = None, run: bool = True, cli_class: type[LightningLSTMCLI] = LightningLSTMCLI, **kwargs: Any
+) -> LightningLSTMCLI:
     """Build the CLI (``args`` default to ``sys.argv``) and, with ``run``, run its subcommand; errors propagate.
 
     For tests and Python callers that want the CLI object (``cli.trainer``, ``cli.model``); the console script is
-    :func:`main`.
+    ``lightning_lstm.__main__.main``.
+
+    Args:
+        args: the command line without the program name.
+        run: parse a subcommand and run it; ``False``: parse ``fit``'s config without one and instantiate only.
+        cli_class: this CLI or a subclass that adds arguments (the doctor's ``DoctorCLI``).
+        **kwargs: more :class:`LightningLSTMCLI` arguments (``commands``, ``parser_kwargs``).
     """
     configure_logging()
     silence_synced_metric_advice()
+    kwargs.setdefault("parser_kwargs", {"description": DESCRIPTION})
     try:
-        return LightningLSTMCLI(
+        return cli_class(
             LSTMForecaster,
             TimeSeriesDataModule,
             trainer_class=pl.Trainer,
@@ -198,12 +256,17 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> LightningLSTMC
             auto_configure_optimizers=False,
             args=args,
             run=run,
+            **kwargs,
         )
     except SIGTERMException as stopped:  # a SystemExit with code None: the shell would see success
         raise SystemExit(128 + signal.SIGTERM) from stopped
 
 
-def main(args: list[str] | None = None) -> int:
-    """The ``lightning-lstm`` script and ``python -m lightning_lstm``: exit status 0 on success, 2 with one message on
-    a user error, 1 with the traceback on a bug (lightning_lstm/cli/errors.py)."""
-    return exit_status(build_cli, args)
+def main(args: list[str] | None = None, commands: Mapping[str, str] | None = None) -> int:
+    """Runs a LightningCLI subcommand: exit status 0 on success, 2 with one message on a user error, 1 with the
+    traceback on a bug (lightning_lstm/cli/errors.py). ``commands``: listed in ``--help`` (:class:`LightningLSTMCLI`).
+
+    The ``lightning-lstm`` script and ``python -m lightning_lstm`` are ``lightning_lstm.__main__.main``, which calls
+    this for fit/validate/test/predict.
+    """
+    return exit_status(lambda argv: build_cli(argv, commands=commands), args)

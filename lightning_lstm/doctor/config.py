@@ -53,13 +53,16 @@ def fit_config(config: dict) -> dict:
     return {k: copy.deepcopy(v) for k, v in config.items() if k not in DOCTOR_ONLY_KEYS}
 
 
-def probe_config(config: dict, overlay: Overlay, name: str, runs_dir: Path, epochs: int) -> dict:
+def probe_config(config: dict, overlay: Overlay, name: str, runs_dir: Path, epochs: int | None) -> dict:
     """The run config of one doctor run: the overlay, ``epochs`` epochs, TensorBoard in ``runs_dir/name``, no plots.
 
     Everything else (seed, model, data, spike detector) stays as the user set it, so runs differ by the overlay only.
+    ``epochs=None`` keeps ``trainer.max_epochs`` (the probe's :class:`~lightning_lstm.doctor.options.ProbeBudget`
+    sets its epochs once its data are read).
     """
     result = apply_overlay(fit_config(config), overlay)
-    set_key(result, "trainer.max_epochs", int(epochs))
+    if epochs is not None:
+        set_key(result, "trainer.max_epochs", int(epochs))
     set_key(result, "trainer.max_steps", -1)
     set_key(result, "trainer.enable_progress_bar", False)
     set_key(result, "trainer.enable_model_summary", False)
@@ -83,8 +86,3 @@ def write_yaml(config: dict, path: Path, header: str = "") -> Path:
     comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
     path.write_text(comments + yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def read_yaml(path: Path) -> dict:
-    """Reads a YAML config file."""
-    return yaml.safe_load(Path(path).read_text()) or {}

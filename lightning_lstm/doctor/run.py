@@ -2,11 +2,13 @@
 
 ``python -m lightning_lstm doctor --config cfg.yaml [--doctor.out_dir DIR] [--doctor.jobs N] ...`` runs, in order:
 
-1. the **probe**: the config as it is, for the probe budget (:func:`~lightning_lstm.doctor.options.probe_epochs`);
+1. the **probe**: the config as it is, for the probe budget (:func:`~lightning_lstm.doctor.options.probe_epochs`),
+   which the probe resolves from the data it reads anyway (:class:`~lightning_lstm.doctor.options.ProbeBudget`);
 2. if the learning rate is a suspect, Lightning's **LR range test** (``Tuner.lr_find``, 100 steps);
 3. every **candidate** remedy (:mod:`.remedies`) with the same seed and budget, ``jobs`` at a time;
-4. the **ranking** (:mod:`.ranking`) and the outputs in ``out_dir``: ``report.md``, ``fixed.yaml`` (the config plus
-   the winning overlay: ``fit --config fixed.yaml``), ``loss.png``, ``summary.json`` and ``runs/<name>/`` (TensorBoard).
+4. the **ranking** (:mod:`.ranking`) and the outputs in ``out_dir`` (default ``runs/doctor/<run name>``):
+   ``report.md``, ``fixed.yaml`` (the config plus the winning overlay: ``fit --config fixed.yaml``), ``loss.png``,
+   ``summary.json`` and ``runs/<name>/`` (TensorBoard).
 
 Its wall time is about (candidates + 1) x one probe / jobs: the probe runs alone first, so probe x (1 + candidates /
 jobs), plus the range test when it runs and each process's start.
@@ -15,13 +17,13 @@ jobs), plus the range test when it runs and each process's start.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
-from lightning_lstm.doctor.config import apply_overlay, fit_config, get_key, probe_config, write_yaml
-from lightning_lstm.doctor.options import DoctorOptions, parallel_jobs, probe_epochs
+from lightning_lstm.data.datamodule import TimeSeriesDataModule
+from lightning_lstm.doctor.config import Overlay, apply_overlay, fit_config, get_key, probe_config, write_yaml
+from lightning_lstm.doctor.options import DoctorOptions, ProbeBudget, out_dir, parallel_jobs
 from lightning_lstm.doctor.ranking import rank
 from lightning_lstm.doctor.remedies import candidates_for
 from lightning_lstm.doctor.report import report_markdown
@@ -31,16 +33,24 @@ from lightning_lstm.spikes.outputs import before_after_figure
 LR_SUSPECTS = ("learning_rate", "nonfinite")
 
 
-def steps_per_epoch(config: dict) -> int:
-    """Optimizer steps per epoch of ``config``'s training data (reads and splits the data once)."""
-    from lightning_lstm.data.datamodule import TimeSeriesDataModule
+def probe_overlay(config: dict, options: DoctorOptions, record: Path) -> Overlay:
+    """The probe's own overlay: none with ``doctor.probe_epochs``, else a :class:`ProbeBudget` among its callbacks.
 
-    data = TimeSeriesDataModule(**{k: v for k, v in (config.get("data") or {}).items()})
-    data.setup("fit")
-    windows, batch = len(data.window_index("train")), int(data.hparams.batch_size)
-    steps = windows // batch if data.hparams.drop_last else math.ceil(windows / batch)
-    accumulate = int(get_key(config, "trainer.accumulate_grad_batches", 1) or 1)
-    return max(1, steps // accumulate)
+    The budget callback counts the steps per epoch from the probe's data once the probe has read them, sets the
+    probe's epochs and writes them to ``record`` for the runs after it.
+    """
+    if options.probe_epochs is not None:
+        return {}
+    callbacks = get_key(config, "trainer.callbacks") or []
+    budget = {
+        "class_path": f"{ProbeBudget.__module__}.{ProbeBudget.__qualname__}",
+        "init_args": {
+            "min_probe_steps": options.min_probe_steps,
+            "max_epochs": get_key(config, "trainer.max_epochs"),
+            "record": str(record),
+        },
+    }
+    return {"trainer.callbacks": [*(callbacks if isinstance(callbacks, list) else [callbacks]), budget]}
 
 
 def _run_one(job: Job, threads: int, echo) -> dict[str, Any]:
@@ -59,26 +69,30 @@ def run_doctor(config: dict, options: DoctorOptions, echo=print, command: str = 
     """
     start = time.perf_counter()
     config = fit_config(config)
-    if not (get_key(config, "data.val_fraction", 0.15) or get_key(config, "data.val_start")):
+    if not TimeSeriesDataModule(**(config.get("data") or {})).has_validation:
         raise ValueError("doctor needs a validation split to judge remedies: set data.val_fraction > 0")
-    out = Path(options.out_dir)
+    out = out_dir(options, config.get("trainer") or {})
     configs, runs = out / "configs", out / "runs"
-    epochs = probe_epochs(options, steps_per_epoch(config), get_key(config, "trainer.max_epochs"))
     jobs = parallel_jobs(options, config.get("trainer") or {})
-    echo(f"[doctor] probe budget: {epochs} epoch(s) per run; {jobs} run(s) at a time; writing to {out}")
+    echo(f"[doctor] {jobs} run(s) at a time; writing to {out}")
 
-    def job(name: str, overlay: dict, kind: str = "fit") -> Job:
+    def job(name: str, overlay: Overlay, kind: str, epochs: int | None) -> Job:
         return Job(name, kind, write_yaml(probe_config(config, overlay, name, runs, epochs), configs / f"{name}.yaml"))
 
-    probe = _run_one(job("probe", {}, "probe"), options.threads, echo)
+    record = configs / "probe.budget.json"
+    probe_job = job("probe", probe_overlay(config, options, record), "probe", options.probe_epochs)
+    probe = _run_one(probe_job, options.threads, echo)
+    epochs = options.probe_epochs if options.probe_epochs is not None else ProbeBudget.read(record)
+    echo(f"[doctor] probe budget: {epochs} epoch(s) per run")
     findings = probe["findings"]
     lr_test = None
     if options.lr_find and any(f["cause"] in LR_SUSPECTS and f.get("advice") for f in findings):
-        lr_test = _run_one(job("lr_range_test", {}, "lr_find"), options.threads, echo)
+        lr_test = _run_one(job("lr_range_test", {}, "lr_find", epochs), options.threads, echo)
     candidates = candidates_for(findings, probe["context"], lr_test, options.max_candidates)
     for candidate in candidates:
         echo(f"[doctor] candidate {candidate.name}: {candidate.what}")
-    results = run_jobs([job(c.name, c.overlay) for c in candidates], jobs, options.threads, echo) if candidates else {}
+    fits = [job(c.name, c.overlay, "fit", epochs) for c in candidates]
+    results = run_jobs(fits, jobs, options.threads, echo) if candidates else {}
     rows, winner = rank(probe, [(c, results[c.name]) for c in candidates], options.tolerance)
     best = next((c for c in candidates if winner is not None and c.name == winner.name), None)
     fixed = None

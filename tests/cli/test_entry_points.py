@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from lightning_lstm.cli import build_cli
 from lightning_lstm.cli.errors import exit_status, is_user_error, report_user_error
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from tests.helpers import REPO, clean_env, tiny_fit_args
@@ -100,3 +102,50 @@ def test_only_rank_zero_prints(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     monkeypatch.setenv("RANK", "0")
     assert report_user_error(error, "lightning-lstm") == 2
     assert "error: data.lookback" in capsys.readouterr().err
+
+
+def test_help_describes_this_tool_and_lists_doctor_beside_the_lightning_subcommands(tmp_path: Path):
+    result = run_script(tmp_path, "--help")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "{fit,validate,test,predict,doctor}" in result.stdout
+    assert "Train LSTM regressors on messy time series" in result.stdout
+    assert "Lightning Trainer command line tool" not in result.stdout
+    listed = [line.split()[0] for line in result.stdout.splitlines() if line[:4] == "    " and line[4:5].isalpha()]
+    assert listed == ["fit", "validate", "test", "predict", "doctor"]
+
+
+def test_version_prints_the_installed_version_and_exits_0(tmp_path: Path):
+    result = run_script(tmp_path, "--version")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout == f"lightning-lstm {version('lightning-lstm')}\n"
+
+
+def test_doctor_help_documents_fits_options_and_the_doctors(tmp_path: Path):
+    result = run_script(tmp_path, "doctor", "--help")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("usage: lightning-lstm doctor ")
+    for option in ("--data.path", "--trainer.max_epochs", "--ckpt_path", "--doctor.out_dir", "--doctor.jobs"):
+        assert f"  {option} " in result.stdout, option
+
+
+def test_a_doctor_user_error_prints_one_message_and_exits_2(tmp_path: Path):
+    result = run_script(tmp_path, "doctor", *tiny_fit_args(tmp_path), "--data.val_fraction=0")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.endswith(
+        "lightning-lstm: error: doctor needs a validation split to judge remedies: set data.val_fraction > 0\n"
+        "(set LIGHTNING_LSTM_TRACEBACK=1 to see the full traceback)\n"
+    ), result.stderr[-2000:]
+    assert not (tmp_path / "doctor").exists()
+
+
+def test_the_cli_never_imports_the_doctor():
+    code = "import sys, lightning_lstm.cli; print(sorted(m for m in sys.modules if 'lightning_lstm.doctor' in m))"
+    done = subprocess.run([sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_entry_point_runs_a_listed_command_only_through_main():
+    with pytest.raises(ValueError, match="doctor runs through lightning_lstm.__main__.main"):
+        build_cli(["doctor"], commands={"doctor": "listed"})

@@ -14,8 +14,8 @@ import yaml
 from lightning_lstm.cli import build_cli
 from lightning_lstm.data.reading import bundled_series_path
 from lightning_lstm.doctor import DoctorOptions, run_doctor
-from lightning_lstm.doctor.ranking import rank
-from lightning_lstm.doctor.remedies import Candidate, candidates_for, range_test_lr
+from lightning_lstm.doctor.command import doctor
+from lightning_lstm.doctor.remedies import candidates_for, range_test_lr
 from tests.helpers import REPO, clean_env
 
 DROPS = [550, 950, 1150]  # rows of the training span, away from its gaps, set to 0.4 ppm
@@ -57,27 +57,6 @@ def test_doctor_names_the_bad_values_and_its_fix_removes_the_spikes(tmp_path, dr
     assert np.allclose(masked.loc[observed, "co2"], source.loc[observed, "co2"], rtol=1e-6)
     assert fixed["trainer"]["max_epochs"] == config["trainer"]["max_epochs"]  # the user's budget, not the probe's
     assert (tmp_path / "loss.png").stat().st_size > 0 and (tmp_path / "runs" / "mask_bad_values").is_dir()
-
-
-def _result(spikes: int, mae: float | None) -> dict:
-    return {"spikes": [{}] * spikes, "recorder": {"end_val_mae": mae}, "wall_s": 1.0}
-
-
-def test_ranking_refuses_a_worse_validation_error_and_more_spikes():
-    probe = _result(10, 1.0)
-    runs = [
-        (Candidate("worse", "x", {}, "worse MAE"), _result(0, 1.03)),
-        (Candidate("more", "x", {}, "more spikes"), _result(12, 0.5)),
-        (Candidate("good", "x", {}, "good"), _result(1, 1.01)),
-        (Candidate("best", "x", {}, "best"), _result(0, 1.019)),
-        (Candidate("failed", "x", {}, "failed"), {"error": "boom"}),
-    ]
-    rows, winner = rank(probe, runs, tolerance=0.02)
-    assert winner.name == "best"
-    verdicts = {r.name: r.refused for r in rows}
-    assert verdicts["worse"].startswith("validation MAE +3.0%") and verdicts["more"].startswith("more spikes")
-    assert verdicts["failed"] == "the run failed" and verdicts["good"] == ""
-    assert rank(_result(0, 1.0), [(Candidate("same", "x", {}, ""), _result(0, 0.99))], 0.02)[1] is None
 
 
 def test_candidates_follow_the_findings_only():
@@ -132,7 +111,7 @@ def test_fixed_yaml_trains_with_fit_and_keeps_the_spikes_away(tmp_path, drops_cs
         "--data.shuffle=false",
         f"--trainer.logger.init_args.save_dir={tmp_path}",
     ]
-    build_cli(["doctor", *flags, f"--doctor.out_dir={tmp_path / 'doctor'}", "--doctor.probe_epochs=5"])
+    doctor([*flags, f"--doctor.out_dir={tmp_path / 'doctor'}", "--doctor.probe_epochs=5"])
     short = ["--trainer.max_epochs=8", "--trainer.enable_progress_bar=false"]
     before = build_cli(["fit", *flags, *short, "--trainer.logger.init_args.name=before"])
     after = build_cli(["fit", "--config", str(tmp_path / "doctor" / "fixed.yaml"), *short,
