@@ -66,13 +66,8 @@ class CheckpointWriteError(OSError):
 
     def __init__(self, path: Path, cause: OSError, folder_key: str | None = None) -> None:
         reason = _REASONS.get(cause.errno, cause.strerror or str(cause))
-        folder = path.parent
-        intact = sorted(p.name for p in folder.glob("*.ckpt")) if folder.is_dir() else []
-        kept = f"{folder} holds no checkpoint yet"
-        if intact:
-            kept = f"The checkpoints in {folder} are complete and unchanged ({', '.join(intact)})"
         message = (
-            f"cannot write {path}: {reason} ([Errno {cause.errno}] {cause.strerror}). {kept}. "
+            f"cannot write {path}: {reason} ([Errno {cause.errno}] {cause.strerror}). {_what_is_kept(path)}. "
             f"{_REMEDIES.get(cause.errno, 'Make it writable')}, or set {folder_key or DEFAULT_FOLDER_KEY} to "
             "another folder."
         )
@@ -82,6 +77,17 @@ class CheckpointWriteError(OSError):
 
     def __str__(self) -> str:
         return self.message
+
+
+def _what_is_kept(path: Path) -> str:
+    """What a failed write of ``path`` left as it was: the checkpoints beside a checkpoint, else the old file."""
+    folder = path.parent
+    if path.suffix != ".ckpt":
+        return f"{path} is unchanged" if path.exists() else f"{path} was not created"
+    intact = sorted(p.name for p in folder.glob("*.ckpt")) if folder.is_dir() else []
+    if intact:
+        return f"The checkpoints in {folder} are complete and unchanged ({', '.join(intact)})"
+    return f"{folder} holds no checkpoint yet"
 
 
 class FolderNotWritableError(OSError):

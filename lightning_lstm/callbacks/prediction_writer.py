@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,11 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from lightning_lstm.callbacks.contracts import ForecastData, missing_members
 from lightning_lstm.callbacks.run_io import gather_objects, run_dir
+from lightning_lstm.checkpoint_io import FolderNotWritableError, check_writable, write_atomically
 
 log = logging.getLogger(__name__)
+
+OUTPUT_KEY = "predictions.output_path"
 
 
 class ForecastWriter(BasePredictionWriter):
@@ -49,7 +51,7 @@ class ForecastWriter(BasePredictionWriter):
         super().__init__(write_interval="epoch")
         suffix = Path(output_path).suffix.lower()
         if suffix not in (".csv", ".parquet"):
-            raise ValueError(f"predictions.output_path must end in .csv or .parquet, got {output_path!r}")
+            raise ValueError(f"{OUTPUT_KEY} must end in .csv or .parquet, got {output_path!r}")
         self.output_path = output_path
         self.overwrite = overwrite
         self.ensemble = list(ensemble)
@@ -70,17 +72,12 @@ class ForecastWriter(BasePredictionWriter):
         path = self.resolve_path(trainer)
         if trainer.is_global_zero:  # fail before predicting, not after
             if path.exists() and not self.overwrite:
-                raise ValueError(
-                    f"predictions.output_path: {path} exists; set predictions.overwrite: true or a new path"
-                )
+                raise ValueError(f"{OUTPUT_KEY}: {path} exists; set predictions.overwrite: true or a new path")
             try:  # a real write, not os.access: root passes os.access everywhere, even under /proc
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".write-probe-"):
-                    pass
-            except OSError as err:
+                check_writable(path.parent, OUTPUT_KEY)
+            except FolderNotWritableError as err:
                 raise ValueError(
-                    f"predictions.output_path: folder {path.parent} is not writable ({err.strerror or err}); "
-                    "choose another path"
+                    f"{OUTPUT_KEY}: folder {path.parent} is not writable ({err.strerror or err}); choose another path"
                 ) from err
         if self.ensemble:
             self._add_ensemble(trainer, pl_module)
@@ -104,10 +101,7 @@ class ForecastWriter(BasePredictionWriter):
         if not trainer.is_global_zero or not local:
             return
         table = self.build_table(trainer.datamodule, local)
-        if path.suffix.lower() == ".parquet":
-            table.to_parquet(path, index=False)
-        else:
-            table.to_csv(path, index=False)
+        write_table(table, path)
         self.written = path
         log.info("wrote %d forecasts of %d windows to %s", len(table), table["window_id"].nunique(), path)
         truth = [f"{name}_true" for name in trainer.datamodule.target_columns if f"{name}_true" in table]
@@ -155,6 +149,20 @@ class ForecastWriter(BasePredictionWriter):
             if not forecast_mode:
                 table[f"{name}_true"] = outputs["truth"][order][:, :, t].reshape(-1)
         return table
+
+
+def write_table(table: pd.DataFrame, path: Path) -> None:
+    """Write ``table`` to ``path`` (``.parquet`` or CSV) atomically, as checkpoints are written: a kill or a full
+    disk leaves the old file or none under ``path``, never part of one.
+
+    Raises:
+        CheckpointWriteError: the file cannot be written (disk full, read-only folder); the message names ``path``
+            and ``predictions.output_path``, and ``path`` is as it was.
+    """
+    if path.suffix.lower() == ".parquet":
+        write_atomically(path, lambda file: table.to_parquet(file, index=False), OUTPUT_KEY)
+    else:
+        write_atomically(path, lambda file: table.to_csv(file, index=False), OUTPUT_KEY)
 
 
 def collect_outputs(predictions: list) -> dict[str, np.ndarray]:

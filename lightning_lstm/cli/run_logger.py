@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
+
+from lightning_lstm.cli.checkpoints import global_step
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +98,6 @@ def checkpoint_run(ckpt_path: str | None) -> Path | None:
     return None
 
 
-def stored_global_step(ckpt_path: str) -> int | None:
-    try:
-        return int(torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["global_step"])
-    except Exception:  # noqa: BLE001 - the restore itself reports a bad file; here it only means no purge step
-        return None
-
-
 def follow_checkpoint_run(trainer: pl.Trainer, ckpt_path: str | None, subcommand: str) -> Path | None:
     """Point the trainer's :class:`RunLogger` at the run folder of ``ckpt_path`` (see the module docstring).
 
@@ -117,7 +111,7 @@ def follow_checkpoint_run(trainer: pl.Trainer, ckpt_path: str | None, subcommand
     if logger.save_dir_given and not run.is_relative_to(Path(logger.save_dir).resolve()):
         return None
     if subcommand == "fit":
-        step = stored_global_step(ckpt_path)
+        step = global_step(Path(ckpt_path))  # None for a bad file: the restore itself reports it
         logger.write_into(run, None, step)  # the first step it logs is the checkpoint's global step
         # Lightning's "exists and is not empty" warning for this folder: its checkpoints are the ones resumed from
         warnings.filterwarnings("ignore", message=re.escape(f"Checkpoint directory {run / 'checkpoints'} exists"))

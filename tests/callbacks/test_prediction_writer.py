@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import subprocess
@@ -14,9 +15,11 @@ import pytest
 import torch
 
 from lightning_lstm.callbacks import ForecastWriter
+from lightning_lstm.callbacks.prediction_writer import write_table
+from lightning_lstm.checkpoint_io import CheckpointWriteError
 from lightning_lstm.cli import build_cli
 from lightning_lstm.model.module import LSTMForecaster
-from tests.helpers import REPO, write_weekly_sine
+from tests.helpers import REPO, tmpfs, write_weekly_sine
 
 LOOKBACK, HORIZON = 14, 3
 
@@ -166,3 +169,50 @@ def test_an_existing_output_is_kept_unless_overwrite_is_set(fitted, tmp_path: Pa
 def test_output_path_must_be_csv_or_parquet():
     with pytest.raises(ValueError, match="predictions.output_path"):
         ForecastWriter("forecast.xlsx")
+
+
+SUFFIXES = [
+    ".csv",
+    pytest.param(
+        ".parquet",
+        marks=pytest.mark.skipif(not importlib.util.find_spec("pyarrow"), reason="parquet needs pyarrow"),
+    ),
+]
+
+
+def read_back(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_full_disk_leaves_the_old_predictions_or_none_never_part_of_a_file(tmp_path: Path, suffix: str):
+    rng = np.random.default_rng(0)
+    small = pd.DataFrame({"window_id": np.arange(3), "value": [1.5, 2.5, 3.5]})
+    big = pd.DataFrame({"window_id": np.arange(100_000), "value": rng.normal(size=100_000)})  # > 1 MB either way
+    with tmpfs(tmp_path / "disk", size="256k") as disk:
+        old, new = disk / f"old{suffix}", disk / f"new{suffix}"
+        write_table(small, old)
+        before, free = old.read_bytes(), os.statvfs(disk).f_bfree
+        for path, kept in ((old, f"{old} is unchanged"), (new, f"{new} was not created")):
+            with pytest.raises(CheckpointWriteError) as raised:
+                write_table(big, path)  # ENOSPC, for real, partway through the file
+            message = str(raised.value)
+            assert raised.value.errno == errno.ENOSPC
+            for words in (str(path), "the disk is full", "predictions.output_path", kept):
+                assert words in message, (words, message)
+            assert os.listdir(disk) == [old.name]  # no partial file, no temporary beside it
+        assert old.read_bytes() == before
+        pd.testing.assert_frame_equal(read_back(old), small)
+        assert os.statvfs(disk).f_bfree == free  # the partial temporary files gave their space back
+
+
+def test_predict_onto_a_full_disk_fails_naming_the_file_and_the_key_and_writes_nothing(fitted, tmp_path: Path):
+    with tmpfs(tmp_path / "disk", size="16k") as disk:
+        (disk / "filler").write_bytes(b"\0" * 16 * 1024)  # the disk is full; the folder is still writable
+        out = disk / "forecast.csv"
+        with pytest.raises(CheckpointWriteError) as raised:
+            build_cli(predict_args(fitted, out))
+        assert raised.value.errno == errno.ENOSPC
+        for words in (str(out), "the disk is full", "predictions.output_path"):
+            assert words in str(raised.value), (words, str(raised.value))
+        assert os.listdir(disk) == ["filler"]

@@ -42,6 +42,16 @@ class HoldAt(pl.Callback):
             time.sleep(0.01)  # SIGINT raises KeyboardInterrupt in here; SIGTERM only sets the flag
 
 
+def default_sigint() -> None:
+    """In the child, before exec: Ctrl-C's default action, so that Python there turns it into KeyboardInterrupt.
+
+    A job started in the background from a script (``(make test &)``, a CI runner that backgrounds its steps) ignores
+    SIGINT, the child inherits that, and a Python that starts with SIGINT ignored keeps ignoring it: the run would
+    never stop.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     ("signum", "step", "status"),
     [
@@ -69,7 +79,12 @@ def test_ctrl_c_and_sigterm_write_spikes_json_and_a_checkpoint_named_interrupted
     log = tmp_path / "run.log"
     with log.open("w") as output:
         run = subprocess.Popen(
-            [sys.executable, "-m", "lightning_lstm", "fit", *args], cwd=REPO, env=env, stdout=output, stderr=output
+            [sys.executable, "-m", "lightning_lstm", "fit", *args],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=output,
+            preexec_fn=default_sigint,
         )
     try:
         deadline = time.monotonic() + 180
