@@ -61,7 +61,7 @@ class CheckpointWriteError(OSError):
     """A checkpoint (or other run file) could not be written (disk full, read-only or unwritable folder).
 
     ``str()`` is one message naming the path, the reason and the config key that sets the folder; ``errno`` is the
-    operating system's error number, ``filename`` the checkpoint's final path.
+    operating system's error number, ``filename`` the file's final path.
     """
 
     def __init__(self, path: Path, cause: OSError, folder_key: str | None = None) -> None:

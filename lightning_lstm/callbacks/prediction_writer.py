@@ -37,6 +37,7 @@ class ForecastWriter(BasePredictionWriter):
 
     Args:
         output_path: file to write; relative paths land in the run folder. ``.csv`` or ``.parquet`` (needs pyarrow).
+            Written atomically, as checkpoints are: a failed or killed write leaves the old file or none.
         overwrite: replace an existing file; otherwise an existing file is an error and is kept intact.
         ensemble: more checkpoints (other seeds of the same data and config) whose forecasts are averaged with the
             ``--ckpt_path`` model's (:mod:`lightning_lstm.model.ensemble`); empty: that model alone.
