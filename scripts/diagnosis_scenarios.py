@@ -49,6 +49,10 @@ class Scenario:
         overlay: config keys the case changes.
         inject: changes the series (a DataFrame) in place and returns the rows it made wrong, or ``None``.
         what: the injected cause in words.
+        half: ``tuning`` (rules may be changed while looking at it) or ``held_out`` (only measured); the CO2 and
+            glucose scenarios were written with the rules, so they are tuning.
+        known_errors: timestamps of real (not injected) errors in the series as shipped: naming one is correct
+            (precision), missing one is not counted (recall counts injected values only).
     """
 
     name: str
@@ -57,6 +61,8 @@ class Scenario:
     what: str
     overlay: dict[str, Any] = field(default_factory=dict)
     inject: Callable[[pd.DataFrame], list[int]] | None = None
+    half: str = "tuning"
+    known_errors: tuple[str, ...] = ()
 
 
 def _set(rows: list[int], value: float | None = None, factor: float | None = None, column: str = "co2"):
@@ -159,15 +165,17 @@ SCENARIOS = [
     Scenario("co2_healthy_unshuffled", "co2", None, "none; shuffle off with window_norm last", {"data.shuffle": False}),
 ]
 QUICK = ["co2_near_zero_drops", "co2_healthy"]
+SOURCES = {"co2": CO2, "glucose": GLUCOSE}
+"""Series name -> its CSV (scripts/diagnosis_real_scenarios.py has the real series' own)."""
 
 
-def base_config(series: str) -> dict:
-    """The resolved fit config of a base, as the CLI parses it."""
+def base_config(args: list[str]) -> dict:
+    """The resolved fit config of a base's CLI arguments (``BASES[series]``), as the CLI parses them."""
     from lightning_lstm.cli import build_cli
 
     argv, sys.argv = sys.argv, sys.argv[:1]  # the CLI reads sys.argv too: keep this script's flags away from it
     try:
-        cli = build_cli(BASES[series], run=False)
+        cli = build_cli(args, run=False)
     finally:
         sys.argv = argv
     return yaml.safe_load(cli.parser.dump(cli.config))
@@ -184,12 +192,12 @@ def batch_of_one(config: dict, overlay: dict) -> int:
     return next(size for size in range(256, 1, -1) if windows % size == 1)
 
 
-def build(scenario: Scenario, base: dict, folder: Path) -> tuple[dict, list[str]]:
-    """The scenario's overlay (with its data file written into ``folder``) and the timestamps it made wrong."""
+def build(scenario: Scenario, base: dict, folder: Path, source: Path) -> tuple[dict, list[str]]:
+    """The scenario's overlay (with its data file, ``source`` changed, written into ``folder``) and the timestamps
+    it made wrong."""
     overlay = dict(scenario.overlay)
     truth: list[str] = []
     if scenario.inject is not None:
-        source = CO2 if scenario.series == "co2" else GLUCOSE
         frame = pd.read_csv(source)
         rows = scenario.inject(frame)
         time_column = base["data"]["time_column"]
