@@ -4,7 +4,7 @@
 - :mod:`.detector`: :class:`SpikeDetector` (host) and its device twin, robust streaming scores;
 - :mod:`.pending`: the steps on their way to the host (read one step late, or scored in batches);
 - :mod:`.history`: :class:`RunHistory`, the one per-step history (loss, threshold, gradient norm, learning rate);
-- :mod:`.records`: :class:`SpikeRecord`, :class:`RunContext` and :class:`Finding`;
+- :mod:`.records`: :class:`SpikeRecord`, :class:`LocalAnomaly`, :class:`RunContext` and :class:`Finding`;
 - :mod:`.bad_values`: the values behind a spike, and the data's evidence for the diagnosis;
 - :mod:`.causes` (the rules and their registry) and :mod:`.diagnosis` (:func:`diagnose`, :func:`find_causes`);
 - :mod:`.outputs`: TensorBoard series and layout, the "loss with spikes" figure, ``spikes.json``, the text.

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, get_args
+from typing import Any, get_args
 
 import numpy as np
 
@@ -29,9 +28,7 @@ from lightning_lstm.data.column_stats import finite_column
 from lightning_lstm.data.outliers import OutlierMethod, clip_bounds
 from lightning_lstm.data.splits import span_rows
 from lightning_lstm.robust import MAD_TO_SIGMA, median_abs_deviation
-
-if TYPE_CHECKING:
-    from lightning_lstm.spikes.records import SpikeRecord
+from lightning_lstm.spikes.records import LocalAnomaly, SpikeRecord
 
 CLIP_METHODS = tuple(method for method in get_args(OutlierMethod) if method != "none")
 """The ``data.outliers`` methods whose effect the diagnosis weighs (every clipping method of ``OutlierMethod``)."""
@@ -41,59 +38,6 @@ BAD_SCORE = 10.0
 """A value is bad when it sits at least this many local spreads from the medians of both sides."""
 SHIFT_SCORE = 10.0
 """A level shift moves the median by at least this many spreads (of the flatter side) and the typical step change."""
-
-
-@dataclass
-class LocalAnomaly:
-    """One value (``kind="bad_value"``) or level change (``kind="level_shift"``) found inside spike windows.
-
-    Attributes:
-        kind: ``bad_value`` or ``level_shift``.
-        row: global row in the frame (for a shift: the first row of the new level).
-        series: the series' name.
-        column: the column's name.
-        time: the row's timestamp as text.
-        value: the value at ``row``.
-        reference: the median of the neighbours (for a shift: of the rows before it).
-        after: for a shift, the median of the rows from ``row`` on; else the right-hand median.
-        score: the robust score (spreads away from the reference; the smaller of both sides for a bad value).
-        spikes: how many spikes had a top window holding this row.
-    """
-
-    kind: str
-    row: int
-    series: str
-    column: str
-    time: str
-    value: float
-    reference: float
-    after: float
-    score: float
-    spikes: int = 0
-
-    def describe(self, neighbours: str = "neighbouring values") -> str:
-        """Plain words: the value, its time and how far it is from its neighbours."""
-        name = self.column
-        if self.kind == "level_shift":
-            return (
-                f"{name} moves from a median of {self.reference:.4g} to {self.after:.4g} at {self.time} and stays "
-                f"there (a level shift, {self.score:.0f} local spreads)"
-            )
-        ref, value = self.reference, self.value
-        if abs(value) < 1e-6 * max(abs(ref), 1e-12) or (ref != 0 and 0 < value / ref < 1 and abs(value) < abs(ref)):
-            how = f"{abs(ref / value):.3g}x below" if abs(value) > 1e-12 else "near zero, far below"
-        elif ref != 0 and value / ref > 1:
-            how = f"{value / ref:.3g}x above"
-        else:
-            how = f"{abs(value - ref):.4g} {'above' if value > ref else 'below'}"
-        return (
-            f"{name} = {value:.4g} at {self.time} is {how} the median of the {neighbours} ({ref:.4g}; robust score "
-            f"{self.score:.3g})"
-        )
-
-    def to_dict(self) -> dict:
-        """A JSON-able dict."""
-        return asdict(self)
 
 
 def step_words(time_step: int | None, is_datetime: bool) -> str:

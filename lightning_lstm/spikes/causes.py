@@ -23,8 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lightning_lstm.spikes.bad_values import LocalAnomaly
-from lightning_lstm.spikes.records import Finding, RunContext, SpikeRecord
+from lightning_lstm.spikes.records import Finding, LocalAnomaly, RunContext, SpikeRecord
 
 LR_KEY = "model.optimizer.init_args.lr"
 """The config key of the learning rate, in the advice and the doctor's overlays."""
