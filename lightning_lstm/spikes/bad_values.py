@@ -127,19 +127,9 @@ def find_local_anomalies(
         bad_scores = np.where(both, np.fmin(np.abs(left_score), np.abs(right_score)), 0.0)
         bad = np.isfinite(x) & (bad_scores >= bad_score)
         for i in np.flatnonzero(bad):
-            found.append(
-                LocalAnomaly(
-                    "bad_value",
-                    int(rows[i]),
-                    series_name,
-                    name,
-                    times[i],
-                    float(x[i]),
-                    float(np.nanmedian([left_med[i], right_med[i]])),
-                    float(right_med[i]),
-                    float(bad_scores[i]),
-                )
-            )
+            where = (int(rows[i]), series_name, name, times[i], float(x[i]))  # row, series, column, time, value
+            reference = float(np.nanmedian([left_med[i], right_med[i]]))
+            found.append(LocalAnomaly("bad_value", *where, reference, float(right_med[i]), float(bad_scores[i])))
         # A shift starts at row r: the rows before it against r and the k - 1 rows after it, both sides flat.
         after_med, after_spread, after_n = _side(full, rows - 1, lo, hi, neighbours, left=False)
         with np.errstate(invalid="ignore"):
@@ -158,19 +148,8 @@ def find_local_anomalies(
             ok &= np.abs(x - full[np.clip(rows - 1, lo, hi - 1)]) >= 0.5 * np.abs(after_med - left_med)
         if ok.any() and np.max(np.where(ok, jump, 0.0)) >= shift_score:
             i = int(np.argmax(np.where(ok, jump, 0.0)))
-            found.append(
-                LocalAnomaly(
-                    "level_shift",
-                    int(rows[i]),
-                    series_name,
-                    name,
-                    times[i],
-                    float(x[i]),
-                    float(left_med[i]),
-                    float(after_med[i]),
-                    float(jump[i]),
-                )
-            )
+            where = (int(rows[i]), series_name, name, times[i], float(x[i]))
+            found.append(LocalAnomaly("level_shift", *where, float(left_med[i]), float(after_med[i]), float(jump[i])))
     return sorted(found, key=lambda a: -a.score if math.isfinite(a.score) else -math.inf)
 
 
