@@ -5,19 +5,9 @@ the calendar), fed for the lookback *and* the horizon.
 (:mod:`.calendar`). Each window gets ``known`` ``(B, L + H, K)``: the scaled known-future columns (clip bounds and
 scaling fitted on the training span, stored in the checkpoint with the other statistics), then the calendar pairs.
 
-Where the horizon's values come from in ``predict_mode: forecast``: a predict file supplies **future rows**, the rows
-after each series' last target value, with the target cells empty and the known-future columns filled, one row per
-forecast step (the series' time step apart)::
-
-    timestamp,load,temperature_forecast
-    2024-05-01 22:00,512.0,14.1
-    2024-05-01 23:00,498.5,13.8
-    2024-05-02 00:00,,13.2      <- future rows: target empty, known-future values given
-    2024-05-02 01:00,,12.9
-
-With any known-future input on, every series' trailing rows without a target value are such future rows: they are
-kept out of training, splits and missing-value filling, and only the forecast reads them. The calendar needs no
-future rows (it is computed from the forecast timestamps).
+In ``predict_mode: forecast`` the horizon's values come from **future rows** of the predict file (README, "Known-future
+inputs"): with any known-future input on, every series' trailing rows without a target value are such rows, kept out
+of training, splits and missing-value filling, read only by the forecast. The calendar needs none.
 """
 
 from __future__ import annotations
