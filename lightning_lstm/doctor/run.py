@@ -3,8 +3,8 @@
 In order: the **probe** (the config as it is, for the budget :class:`~lightning_lstm.doctor.options.ProbeBudget`
 resolves from the data the probe reads anyway); Lightning's **LR range test** if the learning rate is a suspect; every
 **candidate** remedy (:mod:`.remedies`) with the same seed and budget, ``jobs`` at a time; the **ranking**
-(:mod:`.ranking`) and the outputs in ``out_dir`` (README, "The doctor"). Its wall time is about probe x (1 + candidates /
-jobs), plus the range test when it runs and each process's start.
+(:mod:`.ranking`) and the outputs in ``out_dir`` (README, "The doctor"). Its wall time is about probe x (1 +
+candidates / jobs), plus the range test when it runs and each process's start.
 """
 
 from __future__ import annotations
