@@ -1,13 +1,10 @@
-"""Known-future inputs: values known for the forecast steps too (planned events, holidays, temperature forecasts,
-the calendar), fed for the lookback *and* the horizon.
-
-``data.known_future_columns`` names file columns; ``data.calendar`` adds sin/cos pairs of the timestamps
-(:mod:`.calendar`). Each window gets ``known`` ``(B, L + H, K)``: the scaled known-future columns (clip bounds and
-scaling fitted on the training span, stored in the checkpoint with the other statistics), then the calendar pairs.
+"""Known-future inputs: values known for the forecast steps too (``data.known_future_columns``, file columns, and
+``data.calendar``, sin/cos pairs of the timestamps from :mod:`.calendar`), fed for the lookback *and* the horizon.
+Each window gets ``known`` ``(B, L + H, K)``: the scaled known-future columns (statistics fitted on the training span,
+stored in the checkpoint), then the calendar pairs.
 
 In ``predict_mode: forecast`` the horizon's values come from **future rows** of the predict file (README, "Known-future
-inputs"): with any known-future input on, every series' trailing rows without a target value are such rows, kept out
-of training, splits and missing-value filling, read only by the forecast. The calendar needs none.
+inputs"): every series' trailing rows without a target value, kept out of training, splits and filling.
 """
 
 from __future__ import annotations

@@ -6,12 +6,10 @@ columns are exactly the chosen ones, in order, stays mapped (``frame.values`` is
 anything else is converted once, in chunks, to a float32 array of the chosen columns.
 
 A window is ``lookback + horizon`` consecutive *rows* of one series; the pipeline never looks at the clock inside a
-window. So messy timestamps are settled here and in the next stages (the README's "Train on your own CSV" has the
-options): repeated timestamps are an error unless ``data.duplicate_timestamps`` merges them; without
-``data.frequency`` irregular steps are used as they are (a warning counts the steps longer than 1.5x the median step),
-with it each series is resampled first (:mod:`.timeline`); missing values follow ``data.missing`` (:mod:`.gaps`).
-Timestamps are read by :mod:`.timestamps`, CSV dialects by :mod:`.csv_format`. Without ``data.time_column`` the row
-order is the time (integer steps, counted per series in panel files); ``.npy`` files are always read that way.
+window, so messy timestamps are settled here and in the next stages (README, "Train on your own CSV"): repeated ones
+(:mod:`.timeline`), irregular steps (a warning counts those longer than 1.5x the median step, unless
+``data.frequency`` resamples), missing values (:mod:`.gaps`). Without ``data.time_column`` the row order is the time
+(integer steps, counted per series in panel files); ``.npy`` files are always read that way.
 """
 
 from __future__ import annotations

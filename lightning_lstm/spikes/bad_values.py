@@ -1,19 +1,11 @@
 """Names the values behind a spike: robust local anomaly scores of the rows inside the spikes' top windows.
 
-A window span says *where* to look; this module says *which value*. Each row is compared with the median of the
-``k`` rows on its left and, separately, of the ``k`` rows on its right, in units of the local spread (1.4826 x the
-neighbours' MAD, floored by the series' typical step-to-step change so a flat stretch never makes noise look huge):
-
-- a **bad value** stands out from both sides in the same direction (``y = 54.1 at 2012-03-25 01:00 is 33x below the
-  median of the neighbouring hours``): fix or mask that timestamp;
-- a **level shift** is a row where the two sides' medians differ by many spreads and both sides are flat: the series
-  moved to another level and stayed there.
-
-The data's evidence for the diagnosis (:func:`data_evidence`) is gathered here too: these named values, the training
-targets' level and spread, and what each ``data.outliers`` method would cut. It reads the data module's
-:class:`~lightning_lstm.data.frame.SeriesFrame` and split bounds one column of one series' span at a time (the values
-may be a memory-mapped file larger than memory); another data module (without them) adds nothing, and the rules then
-speak from the spikes alone. Pure numpy, no Lightning.
+Each row is compared with the median of the ``k`` rows on its left and, separately, of the ``k`` rows on its right,
+in units of the local spread (1.4826 x the neighbours' MAD, floored by the series' typical step-to-step change): a
+**bad value** stands out from both sides in the same direction; a **level shift** is a row where the two sides'
+medians differ by many spreads and both sides are flat. :func:`data_evidence` gathers the data's part of the
+diagnosis' evidence, one column of one series' span at a time (the values may be a memory-mapped file larger than
+memory); a data module without a frame adds nothing. Pure numpy, no Lightning.
 """
 
 from __future__ import annotations

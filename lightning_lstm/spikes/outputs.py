@@ -3,9 +3,8 @@
 
 The detector's series are the only new TensorBoard tags, written at the steps Lightning writes the step metrics
 (:func:`lightning_lstm.model.module.logs_this_step`) and at every spike step; the Stability dashboard charts them beside
-series already logged, one chart per scale (the 0/1 spike marker alone: on the loss's axis a loss of 0.002 could not be
-read). The figure (:func:`loss_figure`) is written at the end of fit, drawn from a checkpoint
-(:func:`loss_figure_from_checkpoint`), and before and after the doctor's remedy (:func:`before_after_figure`).
+series already logged, one chart per scale. The figure (:func:`loss_figure`) is also drawn from a checkpoint
+(:func:`loss_figure_from_checkpoint`) and before and after the doctor's remedy (:func:`before_after_figure`).
 """
 
 from __future__ import annotations
