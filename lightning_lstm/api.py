@@ -1,12 +1,5 @@
 """The Python API for notebooks: train on a pandas DataFrame, get forecasts back as one, forecast new data from a
-checkpoint with the training statistics. The README's "Python API" section runs these end to end::
-
-    data = TimeSeriesDataModule(dataframe=df, time_column="time", target_columns=["load"], lookback=48, horizon=6)
-    model = forecaster_for(data, hidden_size=16)
-    trainer = pl.Trainer(max_epochs=10)
-    trainer.fit(model, data)
-    table = predict(model, data)                            # forecasts after each series' end, as a DataFrame
-    table = forecast(trainer.checkpoint_callback.best_model_path, new_df)   # the same from a checkpoint
+checkpoint with the training statistics. The README's "Python API" section runs these end to end.
 
 Forecast tables have the columns of the CLI's ``predictions.csv`` (:class:`~lightning_lstm.callbacks.ForecastWriter`,
 whose table code they share): ``window_id``, ``series``, ``forecast_origin``, ``timestamp``, ``step`` (1..horizon),

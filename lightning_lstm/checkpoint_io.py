@@ -1,17 +1,12 @@
 """Crash-safe checkpoint files: written beside their destination, fsynced, then renamed over the old file.
 
-Lightning 2.6's ``TorchCheckpointIO`` writes through an fsspec transaction whose temporary file lives in the system
-temp folder (``/tmp``). When the run folder is on another filesystem (a cluster's shared disk), the final move is a
-copy: a kill during that copy leaves a partial file under the final name, the previous good file already gone, and the
-temporary file in ``/tmp``. :class:`AtomicCheckpointIO` instead writes ``<name>.writing-<random>.tmp`` in the
-destination folder, flushes and fsyncs it, ``os.replace`` s it over ``<name>`` and fsyncs the folder. A kill at any
-moment leaves the old complete file or the new complete one under ``<name>``, never a partial one, and nothing outside
-the folder. A write that fails (disk full, read-only folder) removes its temporary file and raises
-:class:`CheckpointWriteError`, which names the path and the config key that sets it; the old file is untouched.
-
-A killed write leaves its ``*.writing-*.tmp`` file behind. It never ends in ``.ckpt``, so nothing that looks for
-checkpoints picks it; :func:`remove_stale_temporaries` deletes those whose writer is gone (the writer holds an
-exclusive ``flock`` on its temporary file, which the kernel releases when the process dies).
+Lightning 2.6's ``TorchCheckpointIO`` writes through a temporary file in the system temp folder: on another filesystem
+the final move is a copy, and a kill during it leaves a partial file under the final name. :class:`AtomicCheckpointIO`
+writes ``<name>.writing-<random>.tmp`` in the destination folder, fsyncs it, ``os.replace`` s it over ``<name>`` and
+fsyncs the folder: a kill at any moment leaves the old complete file or the new one. A failed write (disk full,
+read-only folder) removes its temporary file and raises :class:`CheckpointWriteError`, which names the path and the
+config key that sets it. A killed write's ``*.writing-*.tmp`` never ends in ``.ckpt``; :func:`remove_stale_temporaries`
+deletes those whose writer is gone (the writer holds an exclusive ``flock`` on it, released when the process dies).
 
 This module is a bottom layer: it imports only the standard library, torch and lightning.
 """

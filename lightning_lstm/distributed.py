@@ -2,12 +2,8 @@
 
 The bottom layer: generic, no import from the rest of the package. The data module fits its statistics once with
 :func:`broadcast_from_rank_zero`; callbacks collect per-rank records with :func:`gather_objects`; which windows each
-rank reads is :mod:`lightning_lstm.data.loaders`.
-
-Run: ``python -m lightning_lstm fit --config configs/default.yaml --config configs/ddp.yaml`` (one node, all GPUs),
-or ``--trainer.accelerator=cpu --trainer.devices=2`` to try it on a laptop (gloo). See ``docs/cluster.md``.
-
-Without a distributed process group every function is a passthrough.
+rank reads is :mod:`lightning_lstm.data.loaders`; running DDP is in ``docs/cluster.md``. Without a distributed process
+group every function is a passthrough.
 """
 
 from __future__ import annotations

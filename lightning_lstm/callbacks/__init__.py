@@ -1,13 +1,9 @@
-"""The package's general-purpose Lightning callbacks, each with its needs stated in :mod:`.contracts`.
+"""The package's general-purpose Lightning callbacks, each with its needs stated in :mod:`.contracts`:
+:class:`ForecastPlot` (forecast-against-truth figures), :class:`ForecastWriter` (``predict`` output as one CSV or
+Parquet file) and :class:`RunCheckpoint` (``last.ckpt`` follows every epoch; named exception checkpoints).
 
-- :class:`ForecastPlot`: forecast-against-truth figures in TensorBoard;
-- :class:`ForecastWriter`: ``predict`` output as one CSV or Parquet file;
-- :class:`RunCheckpoint`: ModelCheckpoint whose ``last.ckpt`` follows every epoch, with named exception checkpoints.
-
-All write through :mod:`.run_io` (run folder, TensorBoard writer, cross-rank gather). The loss-spike callback lives
-with the rest of the spike feature: :class:`lightning_lstm.spikes.LossSpikeCallback` (its old class paths here,
-``lightning_lstm.callbacks.LossSpikeCallback`` and ``lightning_lstm.callbacks.loss_spikes.LossSpikeCallback``, still
-import, with a DeprecationWarning).
+All write through :mod:`.run_io`. The loss-spike callback lives with the rest of the spike feature:
+:class:`lightning_lstm.spikes.LossSpikeCallback` (its old class paths here still import, with a DeprecationWarning).
 """
 
 from __future__ import annotations

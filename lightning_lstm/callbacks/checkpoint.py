@@ -1,16 +1,11 @@
 """ModelCheckpoint whose ``last.ckpt`` always holds the run's latest weights, and whose exception checkpoint says why.
 
-Lightning 2.6 rewrites ``last.ckpt`` only together with a top-k checkpoint: with ``monitor: val/loss`` that is only
-when the validation loss improves, so after a plateau ``last.ckpt`` (and ``--ckpt_path last``) silently holds the last
-improvement. :class:`RunCheckpoint` also rewrites it at every save point where no top-k file was written (each epoch
-end, or each validation when validating more often), at the end of training, and every ``last_every_n_train_steps``
-optimizer steps for long epochs. The checkpoint written when the run is interrupted is named
-``interrupted-epochNNN-stepN.ckpt`` (Ctrl-C, SIGTERM) or ``failed-epochNNN-stepN.ckpt`` (any other exception), never
-after the ``filename`` pattern of the best checkpoints; a failed checkpoint write (disk full) writes no second one.
-
-Files go through the trainer's CheckpointIO (:class:`~lightning_lstm.checkpoint_io.AtomicCheckpointIO` from the CLI);
-``save_last: link`` points ``last.ckpt`` at the newest file in one rename, and writes a full file when there is no
-file of this step to point at.
+Lightning 2.6 rewrites ``last.ckpt`` only together with a top-k checkpoint, so after a plateau ``last.ckpt`` (and
+``--ckpt_path last``) silently holds the last improvement. :class:`RunCheckpoint` also rewrites it at every save point
+where no top-k file was written, at the end of training, and every ``last_every_n_train_steps`` optimizer steps. The
+checkpoint of an interrupted run is ``interrupted-epochNNN-stepN.ckpt`` (Ctrl-C, SIGTERM) or
+``failed-epochNNN-stepN.ckpt`` (any other exception); a failed checkpoint write (disk full) writes no second one.
+``save_last: link`` points ``last.ckpt`` at the newest file in one rename, or writes a full file when there is none.
 """
 
 from __future__ import annotations

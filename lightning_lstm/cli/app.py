@@ -3,11 +3,7 @@
 ``python -m lightning_lstm fit --config configs/default.yaml`` (also ``validate``, ``test``, ``predict``,
 ``--print_config``, ``--version``; the entry point, lightning_lstm/__main__.py, runs ``doctor`` beside them). Each
 always-on callback has its own config group: ``checkpoint``, ``lr_monitor``, ``spikes``, ``forecast_plot``,
-``predictions``; ``runtime`` holds the allocator and thread settings.
-``--ckpt_path last`` finds the newest ``last.ckpt`` under ``<save_dir>/<name>/version_*/checkpoints/`` (see
-lightning_lstm/cli/checkpoints.py). Every checkpoint is written atomically (lightning_lstm/checkpoint_io.py: the
-trainer gets :class:`AtomicCheckpointIO` unless ``trainer.plugins`` names another CheckpointIO), and ``last.ckpt``
-follows every epoch (lightning_lstm/callbacks/checkpoint.py).
+``predictions``; ``runtime`` holds the allocator and thread settings. Checkpoints: lightning_lstm/cli/checkpoints.py.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """Checkpoint plumbing for the CLI: ``--ckpt_path last`` across run folders, and a monitor when there is no validation.
 
-Runs live in ``<save_dir>/<name>/version_<n>/`` with checkpoints in ``checkpoints/`` (``best-*.ckpt``, ``last.ckpt``).
 Lightning resolves ``ckpt_path="last"`` only inside the *new* run's folder (``version_<n+1>/checkpoints``), which is
 empty when a run starts, so ``fit --ckpt_path last`` would silently train from scratch. :func:`find_last_checkpoint`
-looks in every run folder of the experiment instead; the resumed run logs to a new ``version_<n+1>`` folder and
-continues the epoch and step counts of the checkpoint. (An explicit path works as well and, unlike ``last``, also
-lets LightningCLI take the model's hyperparameters from the checkpoint instead of the config.) With nothing to resume,
-``--ckpt_path last`` fails naming the folders it searched, instead of training from scratch; a checkpoint that does not
-load is refused naming the intact checkpoints beside it, with their global steps.
+looks in every run folder of the experiment instead; with nothing to resume it fails naming the folders it searched,
+and a checkpoint that does not load is refused naming the intact checkpoints beside it, with their global steps.
 
 Before ``fit``, :func:`prepare_run_folders` refuses an unwritable run or checkpoint folder naming the config key that
 sets it, tells the CheckpointIO that key (named if a write fails later, e.g. on a full disk) and removes the temporary

@@ -2,14 +2,10 @@
 
 A *user error* is something the user can fix without reading our code: a config check's ``ValueError`` raised by this
 package (``data.lookback must be >= 1, got 0``), a file that is missing or unwritable (``OSError`` with a file name, a
-full disk), a checkpoint that does not fit the config, or Lightning's ``MisconfigurationException``. It prints
-
-    lightning-lstm: error: data.lookback must be an integer >= 1, got 0
-    (set LIGHTNING_LSTM_TRACEBACK=1 to see the full traceback)
-
-on stderr (rank 0 only under DDP) and exits 2, as jsonargparse does for a bad command line. Anything else (a
-``ValueError`` from inside torch, a ``TypeError``, an ``IndexError``) is a bug: its traceback is kept and the exit
-status is 1. ``LIGHTNING_LSTM_TRACEBACK=1`` shows the traceback of a user error too.
+full disk), a checkpoint that does not fit the config, or Lightning's ``MisconfigurationException``. Its one message
+goes to stderr (rank 0 only under DDP) and the exit status is 2, as jsonargparse's for a bad command line. Anything
+else (a ``ValueError`` from inside torch, a ``TypeError``) is a bug: its traceback is kept and the exit status is 1.
+``LIGHTNING_LSTM_TRACEBACK=1`` shows the traceback of a user error too.
 """
 
 from __future__ import annotations

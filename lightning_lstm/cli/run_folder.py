@@ -1,13 +1,11 @@
 """No empty run folders: what a failed run, or a ``predict`` run, leaves in its run folder holding nothing but
 Lightning's bookkeeping is removed again, and ``predict`` never ends successfully without writing its output.
 
-Lightning opens the TensorBoard writer (a new ``version_<n>/`` with an event file) before the data module's ``setup``
-runs, and writes ``config.yaml`` / ``hparams.yaml`` beside it: a run refused for its data left a ``version_<n>`` that
-looks like a run, is listed by TensorBoard and pushes the next run's number up. When a subcommand fails, or a
-``predict`` in a new top-level run folder ends (its output lies elsewhere), the files it created are removed if all
-of them are bookkeeping: ``config.yaml``, ``hparams.yaml`` and event files without a logged value (only the
-hyperparameters and the ``hp_metric`` placeholder), then the folder if it was new and is empty. A run that logged a
-value or wrote a checkpoint keeps everything. Files that were there before the subcommand are never touched.
+Lightning opens the TensorBoard writer (a new ``version_<n>/``) and writes ``config.yaml`` / ``hparams.yaml`` before
+the data module's ``setup`` runs: a run refused for its data left a folder that looks like a run. When a subcommand
+fails, or a ``predict`` in a new run folder ends, the files it created are removed if all of them are bookkeeping
+(``config.yaml``, ``hparams.yaml``, event files without a logged value), then the folder if it was new and is empty.
+Files that were there before the subcommand are never touched.
 """
 
 from __future__ import annotations

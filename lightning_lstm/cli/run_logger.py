@@ -1,20 +1,13 @@
 """Where a run writes: under ``trainer.default_root_dir``, and into the run folder of the checkpoint it loads.
 
 :class:`RunLogger` is Lightning's TensorBoardLogger whose ``save_dir`` may be left out (``null``): it then follows
-``trainer.default_root_dir``, as Lightning's own default logger does, so ``--trainer.default_root_dir=DIR`` moves
-every output (events, ``config.yaml``, ``checkpoints/``, predictions) to ``DIR/<name>/version_<n>/``.
+``trainer.default_root_dir``, as Lightning's own default logger does.
 
 A subcommand that loads a checkpoint from a run folder (``<run>/checkpoints/*.ckpt``) writes into that run
 (:func:`follow_checkpoint_run`) unless ``version`` or ``sub_dir`` is set, or ``save_dir`` is set to a folder the run
-is not in:
-
-- ``fit --ckpt_path`` (and ``--ckpt_path last``) continues the run's own folder and version: its new event file
-  starts at the checkpoint's step (``purge_step``: TensorBoard hides what the interrupted run logged after the
-  checkpoint), so TensorBoard shows one curve, and checkpoints keep going to ``<run>/checkpoints/``;
-- ``validate``, ``test`` and ``predict`` write to ``<run>/validate/``, ``<run>/test/`` and ``<run>/predict/``
-  (their ``config.yaml``, events and, for predict, ``predictions.csv``) instead of a new ``version_<n>``.
-
-Under SLURM the job script sets ``version: slurm-<job id>``: a requeued job keeps that folder by name.
+is not in: ``fit --ckpt_path`` continues the run's folder and version (its new event file starts at the checkpoint's
+step: ``purge_step``), ``validate``, ``test`` and ``predict`` write to ``<run>/validate/``, ``<run>/test/`` and
+``<run>/predict/`` instead of a new ``version_<n>``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """The LightningDataModule: read a file, split it in time, fit clipping and scaling on the training span, serve windows.
 
 Run: ``python -m lightning_lstm fit --data.path my.csv --data.time_column date --data.target_columns '[load]'``.
-
-Messy timestamps: repeated ones are an error unless ``data.duplicate_timestamps`` merges them; irregular steps and
-gaps are used as they are (with a warning) unless ``data.frequency`` resamples each series onto a grid, where gaps
-become missing values: runs over ``data.max_gap`` are never filled, their windows skipped (:mod:`.gaps`).
+The stages it runs, in order, are listed in :mod:`lightning_lstm.data`.
 """
 
 from __future__ import annotations

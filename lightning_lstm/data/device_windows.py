@@ -1,13 +1,10 @@
 """Device-resident training windows (``data.device_resident: true``): the series on the training device, batches
 gathered there by index, in exactly the order of the DataLoader path (no collation, pinning or copy per batch).
 
-The training DataLoader is still built (its sampler decides the order: :class:`~.loaders.EpochSampler` on one
-process, resumable mid-epoch; this rank's ``DistributedSampler`` shard under DDP), but never iterated: each epoch's
-window numbers go to the device once, and every batch is one gather of ``(B, L + H, C)`` rows from the series,
-clipped and scaled there with the same float32 operations as :class:`~.dataset.WindowDataset`, so the batches are
-bit-identical on the CPU. A batch carries what ``training_step`` reads: ``x``, ``y``, ``window_id``, ``series``,
-``target_center`` and ``target_scale`` (not the baselines, which only evaluation reads), and ``observed`` where
-``data.missing`` filled a target.
+The training DataLoader is still built (its sampler decides the order) but never iterated: each epoch's window numbers
+go to the device once, and every batch is one gather of ``(B, L + H, C)`` rows, clipped and scaled there with the same
+float32 operations as :class:`~.dataset.WindowDataset`, so the batches are bit-identical on the CPU. A batch carries
+what ``training_step`` reads (not the baselines, which only evaluation reads).
 """
 
 from __future__ import annotations

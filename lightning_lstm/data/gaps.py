@@ -1,18 +1,14 @@
 """Gaps are never bridged by invention: ``ffill`` / ``interpolate`` fill runs of at most ``data.max_gap`` consecutive
 missing steps; a longer run stays missing, and every window touching it is skipped (as ``missing: drop`` skips any).
 
-Why a small default (:data:`DEFAULT_MAX_GAP` = 3 steps): a sensor that misses a reading or two between observed
-neighbours is well bounded by them, but a straight line (or a held value) across a longer run stands in for structure
-the data never showed: the peak of a daily cycle in hourly data is a few hours wide, a 300-day outage resampled with
-``data.frequency`` would otherwise become 7,200 invented hours, one in five training windows of the issue's traffic
-file. Raise it per file when its gaps are known to be smooth (``data.max_gap: 12``); ``0`` fills nothing.
+Why a small default (:data:`DEFAULT_MAX_GAP` = 3 steps): a reading or two missing between observed neighbours is well
+bounded by them, but a line across a longer run stands in for structure the data never showed (the peak of a daily
+cycle is a few hours wide; a 300-day outage resampled hourly would become 7,200 invented hours).
 
-No fill looks ahead across a split: a value in the training span is filled from training observations only (and a
-validation value from training and validation ones), so interpolation never carries a later split's values into an
-earlier one; ``ffill`` only looks back (a series' leading run takes its first observed value of that span).
-
-Filled *target* values are not observations: :meth:`Gaps.observed` marks them per window, so the loss and the
-validation, test and backtest scores leave them out. The mask is where the file had no value, nothing fitted.
+No fill looks ahead across a split: a training value is filled from training observations only (a validation value
+from training and validation ones); ``ffill`` only looks back (a series' leading run takes the span's first observed
+value). Filled *target* values are not observations: :meth:`Gaps.observed` marks them per window, so the loss and the
+scores leave them out.
 """
 
 from __future__ import annotations

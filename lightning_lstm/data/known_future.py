@@ -1,23 +1,10 @@
-"""Known-future inputs: values known for the forecast steps too (planned events, holidays, temperature forecasts,
-the calendar), fed for the lookback *and* the horizon.
+"""Known-future inputs: values known for the forecast steps too (``data.known_future_columns``, file columns, and
+``data.calendar``, sin/cos pairs of the timestamps from :mod:`.calendar`), fed for the lookback *and* the horizon.
+Each window gets ``known`` ``(B, L + H, K)``: the scaled known-future columns (statistics fitted on the training span,
+stored in the checkpoint), then the calendar pairs.
 
-``data.known_future_columns`` names file columns; ``data.calendar`` adds sin/cos pairs of the timestamps
-(:mod:`.calendar`). Each window gets ``known`` ``(B, L + H, K)``: the scaled known-future columns (clip bounds and
-scaling fitted on the training span, stored in the checkpoint with the other statistics), then the calendar pairs.
-
-Where the horizon's values come from in ``predict_mode: forecast``: a predict file supplies **future rows**, the rows
-after each series' last target value, with the target cells empty and the known-future columns filled, one row per
-forecast step (the series' time step apart)::
-
-    timestamp,load,temperature_forecast
-    2024-05-01 22:00,512.0,14.1
-    2024-05-01 23:00,498.5,13.8
-    2024-05-02 00:00,,13.2      <- future rows: target empty, known-future values given
-    2024-05-02 01:00,,12.9
-
-With any known-future input on, every series' trailing rows without a target value are such future rows: they are
-kept out of training, splits and missing-value filling, and only the forecast reads them. The calendar needs no
-future rows (it is computed from the forecast timestamps).
+In ``predict_mode: forecast`` the horizon's values come from **future rows** of the predict file (README, "Known-future
+inputs"): every series' trailing rows without a target value, kept out of training, splits and filling.
 """
 
 from __future__ import annotations

@@ -1,25 +1,17 @@
 """The DataLoaders: which windows each process reads, in which order, and a training order that resumes mid-epoch.
 
-**One process, training**: Lightning 2.6 restores a plain DataLoader's position nowhere: resumed from a checkpoint
-written after ``k`` of an epoch's ``n`` batches, it trains the *first* ``n - k`` batches of a fresh iterator (checked
-with Lightning 2.6.6), so that epoch sees some windows twice and others never, and with ``shuffle`` the order comes from
-the global RNG, which the checkpoint does not hold either. Lightning does save and reload the state of a training
-loader that has ``state_dict`` / ``load_state_dict`` (in ``checkpoint["loops"]["fit_loop"]["state_dict"]``):
-
-* :class:`EpochSampler` shuffles epoch ``e`` with its own generator seeded by ``(seed, e)`` (one numpy permutation,
-  4 bytes per window, never a Python list of the epoch), so any epoch's order is known without replaying the earlier
-  ones, and it can start an epoch part-way through.
-* :class:`ResumableDataLoader` stores the seed, the epoch, the batches the fit loop *finished* (Lightning fetches a
-  batch ahead, so the sampler's own count would be one batch off) and the global torch RNG state (dropout masks). On
-  load, the next pass skips the finished batches.
-
-Not torchdata's ``StatefulDataLoader`` (0.11, tried): it resumes the interrupted epoch, but the epoch after it gets
-another order than an uninterrupted run's, and it keeps no torch RNG state, so the kill-and-resume test differs.
+**One process, training**: Lightning 2.6 restores a plain DataLoader's position nowhere: resumed after ``k`` of an
+epoch's ``n`` batches, it trains the *first* ``n - k`` batches of a fresh iterator, with a shuffle from the global RNG
+the checkpoint does not hold. It does save and reload the state of a training loader that has ``state_dict`` /
+``load_state_dict``: :class:`EpochSampler` shuffles epoch ``e`` with its own generator seeded by ``(seed, e)`` (one
+numpy permutation, never a Python list of the epoch) and can start an epoch part-way through;
+:class:`ResumableDataLoader` stores the seed, the epoch, the batches the fit loop *finished* (Lightning fetches a
+batch ahead) and the global torch RNG state (dropout masks). Not torchdata's ``StatefulDataLoader`` (0.11, tried): the
+epoch after a resumed one gets another order than an uninterrupted run's, and it keeps no torch RNG state.
 
 **DDP** (:func:`window_sampler`): training reads this rank's share of the same ``(seed, epoch)`` order
-(:class:`EpochDistributedSampler`; Lightning cannot resume it mid-epoch: it warns); validation, test and predict
-read every window on exactly one rank (Lightning's ``UnrepeatedDistributedSampler``), so the metrics sum every
-window once, as on one process.
+(:class:`EpochDistributedSampler`; Lightning cannot resume it mid-epoch: it warns); validation, test and predict read
+every window on exactly one rank (``UnrepeatedDistributedSampler``), so the metrics sum every window once.
 """
 
 from __future__ import annotations

@@ -5,27 +5,11 @@ steps (one series, time = row number), columns are named ``"0"``, ``"1"``, ... A
 columns are exactly the chosen ones, in order, stays mapped (``frame.values`` is the read-only ``np.memmap`` itself);
 anything else is converted once, in chunks, to a float32 array of the chosen columns.
 
-Irregular steps, gaps and repeated timestamps
----------------------------------------------
 A window is ``lookback + horizon`` consecutive *rows* of one series; the pipeline never looks at the clock inside a
-window. What that means for messy timestamps (the glucose excerpt in ``tests/fixtures`` has all three):
-
-* **Repeated timestamps** (two rows of one series with the same time) are an error by default; the message shows the
-  first few (``series: time`` in panel files). ``data.duplicate_timestamps: first | last | mean`` merges each group
-  into one row instead (per column, missing cells skipped).
-* **Irregular steps and gaps in time** (a sensor pauses for 3 hours): without ``data.frequency`` the rows are used as
-  they are, so a window may span the gap as if it were one step; a warning counts the steps longer than 1.5x the
-  median step. With ``data.frequency`` (a pandas alias: ``5min``, ``h``, ``D``) each series is resampled onto that
-  grid first: readings are averaged per bin (bins anchored at midnight) and empty bins become missing values.
-* **Missing values** (empty cells, NaN, inf, and the empty bins above) follow ``data.missing``: ``error`` names the
-  columns and first timestamps, ``ffill`` / ``interpolate`` (linear in time) fill runs of at most ``data.max_gap``
-  steps and log counts per split, ``drop`` fills nothing; a window touching a value left missing is skipped, so with
-  ``data.frequency`` no window spans a long gap (:mod:`.gaps`).
-
-So for irregular sensor data use ``duplicate_timestamps: mean``, ``frequency: 5min``, ``missing: drop``.
-Timestamps (UTC offsets, ``Z``, day-first dates: :mod:`.timestamps`) are read as naive UTC; CSV dialects (``;``
-separators, decimal commas) through ``data.csv_options`` (:mod:`.csv_format`). Without ``data.time_column`` the row
-order is the time (integer steps, counted per series in panel files); ``.npy`` files are always read that way.
+window, so messy timestamps are settled here and in the next stages (README, "Train on your own CSV"): repeated ones
+(:mod:`.timeline`), irregular steps (a warning counts those longer than 1.5x the median step, unless
+``data.frequency`` resamples), missing values (:mod:`.gaps`). Without ``data.time_column`` the row order is the time
+(integer steps, counted per series in panel files); ``.npy`` files are always read that way.
 """
 
 from __future__ import annotations

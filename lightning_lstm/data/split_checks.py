@@ -1,8 +1,6 @@
 """After windowing: every split needs a window, and the summary the data module logs once the splits hold windows.
 
-Both read values the data module computed once: the spans of the splits (:func:`.splits.split_spans`), the windows
-per split (:class:`.windows.SplitWindows`) and the runs of missing values (:class:`.gaps.Gaps`). A split without a
-window is explained with the numbers that would work (:func:`no_window_message`, :func:`rows_needed`).
+Both read what the data module computed once: the splits' spans, the windows per split and the runs of missing values.
 """
 
 from __future__ import annotations
@@ -33,32 +31,6 @@ def rows_needed(
     return need
 
 
-def no_window_message(
-    frame: SeriesFrame,
-    split_rows: list[tuple[int, int]],
-    split: str,
-    lookback: int,
-    horizon: int,
-    val_fraction: float,
-    test_fraction: float,
-    val_start: str | int | None,
-    test_start: str | int | None,
-) -> str:
-    """Why ``split`` has no window: the series' length, the split's (``split_rows``, per series), and the length
-    these splits need."""
-    rows = [b - a for a, b in split_rows]
-    longest = int(np.diff(frame.offsets).max())
-    inside = "" if split == "train" else f" (its {horizon} target rows inside the split)"
-    series_needs = rows_needed(lookback, horizon, val_fraction, test_fraction, val_start, test_start)
-    return (
-        f"{frame.source}: the {split} split has no window: the series has {longest} rows and its {split} "
-        f"split {max(rows)}, but a window needs lookback + horizon = {lookback} + {horizon} = {lookback + horizon} "
-        f"rows{inside}, so a series needs at least {series_needs} rows with these splits. Lower "
-        "data.lookback / data.horizon, move the splits (data.val_fraction / data.test_fraction, "
-        "data.val_start / data.test_start), or use a longer series."
-    )
-
-
 def check_split_windows(
     frame: SeriesFrame,
     spans: Spans,
@@ -70,8 +42,8 @@ def check_split_windows(
     val_start: str | int | None,
     test_start: str | int | None,
 ) -> None:
-    """Every split needs a window: a ValueError with the series' length and the length the splits need, or, when
-    gaps took them all, the windows skipped."""
+    """Every split needs a window: a ValueError with the series' length, the split's and the length the splits need,
+    or, when gaps took them all, the windows skipped."""
     with_val = has_validation(val_fraction, val_start)
     for split in ["train", "val", "test"] if with_val else ["train", "test"]:
         if len(windows.kept[split]) > 0:
@@ -83,8 +55,17 @@ def check_split_windows(
                 "value left missing (data.missing: drop, or a run longer than data.max_gap). Raise data.max_gap, "
                 "move the splits (data.val_start / data.test_start), or fill the gap in the file."
             )
-        options = (lookback, horizon, val_fraction, test_fraction, val_start, test_start)
-        raise ValueError(no_window_message(frame, spans[split], split, *options))
+        rows = [b - a for a, b in spans[split]]
+        longest = int(np.diff(frame.offsets).max())
+        inside = "" if split == "train" else f" (its {horizon} target rows inside the split)"
+        series_needs = rows_needed(lookback, horizon, val_fraction, test_fraction, val_start, test_start)
+        raise ValueError(
+            f"{frame.source}: the {split} split has no window: the series has {longest} rows and its {split} "
+            f"split {max(rows)}, but a window needs lookback + horizon = {lookback} + {horizon} = {lookback + horizon} "
+            f"rows{inside}, so a series needs at least {series_needs} rows with these splits. Lower "
+            "data.lookback / data.horizon, move the splits (data.val_fraction / data.test_fraction, "
+            "data.val_start / data.test_start), or use a longer series."
+        )
 
 
 def split_summary(

@@ -1,9 +1,8 @@
 """Everything fitted on the training span that prediction needs again: clip bounds and scaling per series and column.
 
 Fitted once (on rank zero under DDP, :func:`fit_on_rank_zero`) and stored in the checkpoint (:func:`data_state`) as
-plain tensors, numbers, strings and lists only, so a checkpoint loads with ``torch.load(weights_only=True)`` and no
-pickled object is ever executed. Restoring (:func:`restore_statistics`) checks that the columns, window sizes and
-``window_norm`` match the config.
+plain tensors, numbers, strings and lists, so a checkpoint loads with ``torch.load(weights_only=True)``;
+:func:`restore_statistics` checks that the columns, window sizes and ``window_norm`` match the config.
 """
 
 from __future__ import annotations

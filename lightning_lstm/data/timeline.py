@@ -1,8 +1,6 @@
 """The time axis of each series: repeated timestamps, resampling onto a regular grid, the step, its irregularities
-and the season length it implies.
-
-Works on the long table that :mod:`lightning_lstm.data.reading` builds: value columns plus ``__series`` and ``__time``
-(int64: ns since the epoch for datetimes, integer steps otherwise), sorted by series, then time.
+and the season length it implies. Works on the long table of :mod:`lightning_lstm.data.reading`: value columns plus
+``__series`` and ``__time`` (int64: ns since the epoch, or integer steps), sorted by series, then time.
 """
 
 from __future__ import annotations

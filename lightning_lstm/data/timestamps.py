@@ -1,18 +1,13 @@
 """Timestamps: the time column of a file, and the boundaries a user gives (``data.val_start`` / ``data.test_start``),
 read by the same rules.
 
-* Whole numbers are integer steps, used as they are.
-* Year-first text (``2024-05-01``, ``2024-05-01T13:00:00.5``, mixed precision) is read as ISO 8601: day and month are
-  never in question, so ``data.dayfirst`` does not apply.
-* Other text takes its format from the first value: ``01/04/2012`` is month-first (4 January) unless
-  ``data.dayfirst: true`` (1 April); a first value that can only be day-first (``13/04/2012``) is read day-first.
-  The order used is logged.
-* UTC offsets (``+01:00``, offsets that change at daylight saving: ``+01:00`` / ``+02:00``, a ``Z`` suffix) and
-  Parquet time zones are converted to UTC, with a log line: the frame, its splits and the prediction files hold naive
-  UTC times. A column where some values carry an offset and others do not is an error (their order is unknowable).
-
-Boundaries use the time column's format when they match it, else the same rules with the column's day/month order;
-on UTC data a boundary without an offset is UTC, and on data without offsets a boundary with one is an error.
+Whole numbers are integer steps. Year-first text is read as ISO 8601 (``data.dayfirst`` does not apply). Other text
+takes its format from the first value: month-first unless ``data.dayfirst: true``, or day-first when the first value
+can only be that (``13/04/2012``); the order used is logged. UTC offsets (also ones that change at daylight saving)
+and Parquet time zones are converted to naive UTC, with a log line; a column mixing values with and without an offset
+is an error (their order is unknowable). Boundaries use the time column's format when they match it, else the same
+rules with the column's day/month order; on UTC data a boundary without an offset is UTC, and on data without offsets
+a boundary with one is an error.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Configs the doctor writes: the user's resolved ``fit`` config, with an overlay, cut to the probe budget.
 
-An overlay is a flat dict of dotted keys, ``{"data.shuffle": True, "trainer.gradient_clip_val": 0.5}``: the same
-keys as the command line's ``--data.shuffle``. ``fixed.yaml`` is the user's config plus the winning overlay, nothing
-else; the probe keys (epochs, run folder, no plots) only go into the doctor's own run configs.
+An overlay is a flat dict of dotted keys (``{"data.shuffle": True}``, as the command line's ``--data.shuffle``).
+``fixed.yaml`` is the user's config plus the winning overlay; the probe keys (epochs, run folder, no plots) only go
+into the doctor's own run configs.
 """
 
 from __future__ import annotations

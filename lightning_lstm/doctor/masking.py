@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lightning_lstm.spikes.bad_values import LocalAnomaly
+from lightning_lstm.spikes.records import LocalAnomaly
 
 
 def masked_frame_table(frame, time_column: str | None, series_column: str | None, rows: list[int]) -> pd.DataFrame:

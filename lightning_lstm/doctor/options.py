@@ -45,14 +45,10 @@ class DoctorOptions:
         max_candidates: int = 6,
         lr_find: bool = True,
     ) -> None:
-        if probe_epochs is not None and probe_epochs < 1:
-            raise ValueError(f"doctor.probe_epochs must be >= 1, got {probe_epochs}")
-        if min_probe_steps < 1:
-            raise ValueError(f"doctor.min_probe_steps must be >= 1, got {min_probe_steps}")
-        if jobs is not None and jobs < 1:
-            raise ValueError(f"doctor.jobs must be >= 1, got {jobs}")
-        if threads < 1:
-            raise ValueError(f"doctor.threads must be >= 1, got {threads}")
+        counts = {"probe_epochs": probe_epochs, "min_probe_steps": min_probe_steps, "jobs": jobs, "threads": threads}
+        for key, value in counts.items():  # None: resolved later
+            if value is not None and value < 1:
+                raise ValueError(f"doctor.{key} must be >= 1, got {value}")
         if not 0 <= tolerance < 1:
             raise ValueError(f"doctor.tolerance must be in [0, 1), got {tolerance}")
         if max_candidates < 1:

@@ -1,9 +1,8 @@
 """From the probe's findings to the candidate remedies the doctor tries: each a named config overlay with its cost.
 
-One candidate per finding with advice (masking named values, ``data.shuffle``, ``data.drop_last``, a gradient clip from
-the observed norms, a lower learning rate, scaling), plus, where the findings offer them, the outlier clip that would
-cut every named bad value with the fewest real values, the LR range test's learning rate, and the first two
-remedies together. The probe's own numbers decide what is worth a run: nothing here is tried without a finding.
+One candidate per finding with advice, plus, where the findings offer them, the outlier clip that would cut every named
+bad value with the fewest real values, the LR range test's learning rate, and the first two remedies together.
+Nothing here is tried without a finding.
 """
 
 from __future__ import annotations

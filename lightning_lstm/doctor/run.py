@@ -1,17 +1,10 @@
 """The doctor: probe the user's config, diagnose, try the remedies the diagnosis points to, prove the best one.
 
-``python -m lightning_lstm doctor --config cfg.yaml [--doctor.out_dir DIR] [--doctor.jobs N] ...`` runs, in order:
-
-1. the **probe**: the config as it is, for the probe budget (:func:`~lightning_lstm.doctor.options.probe_epochs`),
-   which the probe resolves from the data it reads anyway (:class:`~lightning_lstm.doctor.options.ProbeBudget`);
-2. if the learning rate is a suspect, Lightning's **LR range test** (``Tuner.lr_find``, 100 steps);
-3. every **candidate** remedy (:mod:`.remedies`) with the same seed and budget, ``jobs`` at a time;
-4. the **ranking** (:mod:`.ranking`) and the outputs in ``out_dir`` (default ``runs/doctor/<run name>``):
-   ``report.md``, ``fixed.yaml`` (the config plus the winning overlay: ``fit --config fixed.yaml``), ``loss.png``,
-   ``summary.json`` and ``runs/<name>/`` (TensorBoard).
-
-Its wall time is about (candidates + 1) x one probe / jobs: the probe runs alone first, so probe x (1 + candidates /
-jobs), plus the range test when it runs and each process's start.
+In order: the **probe** (the config as it is, for the budget :class:`~lightning_lstm.doctor.options.ProbeBudget`
+resolves from the data the probe reads anyway); Lightning's **LR range test** if the learning rate is a suspect; every
+**candidate** remedy (:mod:`.remedies`) with the same seed and budget, ``jobs`` at a time; the **ranking**
+(:mod:`.ranking`) and the outputs in ``out_dir`` (README, "The doctor"). Its wall time is about probe x (1 +
+candidates / jobs), plus the range test when it runs and each process's start.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """One doctor run in its own process: fit a config for the probe budget, or run an LR range test, write a result.
 
-A probe whose findings name values also writes the masked copy of the data for them (``<out>/data/``).
-
-``python -m lightning_lstm.doctor.worker fit CONFIG.yaml RESULT.json`` (``probe`` also writes masked data copies,
-``lr_find`` runs Lightning's ``Tuner.lr_find``). The config is a complete ``fit`` config written by the doctor; the
-result holds what ranking and the report need (see :func:`fit_result`). Each epoch prints one progress line.
+``python -m lightning_lstm.doctor.worker fit CONFIG.yaml RESULT.json`` (``probe`` also writes masked copies of the data
+for the values its findings name, in ``<out>/data/``; ``lr_find`` runs Lightning's ``Tuner.lr_find``). The config is a
+complete ``fit`` config written by the doctor; the result holds what ranking and the report need (see
+:func:`fit_result`). Each epoch prints one progress line.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""Averaging the forecasts of several checkpoints (seeds) at predict.
-
-Run: ``python -m lightning_lstm predict --config runs/x/version_0/config.yaml --ckpt_path a.ckpt
---predictions.ensemble '[b.ckpt, c.ckpt]'``: the model of ``a.ckpt`` and one network per listed checkpoint forecast
-every window, and the written forecast is their mean (on the original scale; the scaling is affine and shared, so it
-equals the mean in scaled units). From Python: ``model.add_ensemble_members([...], datamodule.state_dict())`` before
-``trainer.predict``.
+"""Averaging the forecasts of several checkpoints (seeds) at predict (``--predictions.ensemble``; README, "Average
+several seeds"): the written forecast is the members' mean on the original scale (the scaling is affine and shared,
+so it equals the mean in scaled units).
 
 Members may differ in width, depth, head or training recipe, but must read the same inputs and forecast the same
 steps (``input_size``, ``num_targets``, ``horizon``, ``future_size``), and must have been trained on the same data:

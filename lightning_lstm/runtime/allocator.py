@@ -1,16 +1,13 @@
 """In-process tuning of the glibc ``malloc`` for LSTM training.
 
-PyTorch's CPU LSTM allocates and frees several multi-MiB work buffers on every
-step. glibc serves such blocks with ``mmap`` (or trims them off the top of the
-heap) and hands them back to the kernel on ``free``, so each step faults tens
-of thousands of fresh pages back in. Raising ``M_MMAP_THRESHOLD`` and
-``M_TRIM_THRESHOLD`` keeps the buffers in the heap, which removes almost all of
-these faults and makes training markedly faster for some extra resident memory.
+PyTorch's CPU LSTM allocates and frees several multi-MiB work buffers on every step. glibc serves such blocks with
+``mmap`` (or trims them off the top of the heap) and hands them back to the kernel on ``free``, so each step faults
+tens of thousands of fresh pages back in. Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` keeps the buffers in
+the heap, which removes almost all of these faults and makes training markedly faster for some extra resident memory.
 
-The ``MALLOC_*_THRESHOLD_`` environment variables do the same but are only read
-when a process starts; :func:`tune_allocator` applies the equivalent settings
-through ``mallopt(3)`` at run time and checks with ``mallinfo2(3)`` that a
-large block is really served from the heap afterwards.
+The ``MALLOC_*_THRESHOLD_`` environment variables do the same but are only read when a process starts;
+:func:`tune_allocator` applies the equivalent settings through ``mallopt(3)`` at run time and checks with
+``mallinfo2(3)`` that a large block is really served from the heap afterwards.
 """
 
 from __future__ import annotations
@@ -139,8 +136,8 @@ def _large_block_in_heap(libc: Any, size: int = PROBE_BYTES) -> bool | None:
     Only virtual memory is reserved: the block is freed without being touched.
 
     Returns:
-        True if the block did not become an mmap-ed chunk, False if it did,
-        None if this glibc cannot tell (no ``mallinfo2``) or malloc failed.
+        True if the block did not become an mmap-ed chunk, False if it did, None if this glibc cannot tell (no
+        ``mallinfo2``) or malloc failed.
     """
     before = _mmapped_chunks(libc)
     if before is None:
@@ -168,23 +165,20 @@ def _apply(libc: Any, strategy: str) -> tuple[dict[str, int], str | None]:
 def tune_allocator(enabled: bool | None = None, *, strategies: Sequence[str] = DEFAULT_STRATEGIES) -> AllocatorReport:
     """Keeps large freed blocks inside the glibc heap for faster training.
 
-    Tries each strategy in turn until one verifiably works: ``mmap_threshold``
-    sets ``M_TRIM_THRESHOLD`` and ``M_MMAP_THRESHOLD`` to 2 GiB (the equivalent
-    of ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``); ``mmap_max``
-    sets ``M_TRIM_THRESHOLD`` and disables mmap-ed chunks with ``M_MMAP_MAX=0``
-    for glibc builds that cap the threshold at 32 MiB. Settings take effect for
-    every later allocation, so calling this after ``import torch`` is fine.
-    Forked children (DataLoader workers) inherit them; new interpreters do not.
+    Tries each strategy in turn until one verifiably works: ``mmap_threshold`` sets ``M_TRIM_THRESHOLD`` and
+    ``M_MMAP_THRESHOLD`` to 2 GiB (the equivalent of ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``);
+    ``mmap_max`` sets ``M_TRIM_THRESHOLD`` and disables mmap-ed chunks with ``M_MMAP_MAX=0`` for glibc builds that cap
+    the threshold at 32 MiB. Settings take effect for every later allocation, so calling this after ``import torch``
+    is fine. Forked children (DataLoader workers) inherit them; new interpreters do not.
 
     Args:
-        enabled: True or False to force the decision; None (default) applies
-            tuning unless ``LIGHTNING_LSTM_MALLOC_TUNING`` is 0/false/no/off.
+        enabled: True or False to force the decision; None (default) applies tuning unless
+            ``LIGHTNING_LSTM_MALLOC_TUNING`` is 0/false/no/off.
         strategies: Names from :data:`STRATEGIES`, tried in order.
 
     Returns:
-        An :class:`AllocatorReport`; on macOS, Windows, musl, with user-set
-        ``MALLOC_*``/``GLIBC_TUNABLES`` malloc settings or another allocator
-        preloaded, nothing is changed and ``applied`` is False. Never raises.
+        An :class:`AllocatorReport`; on macOS, Windows, musl, with user-set ``MALLOC_*``/``GLIBC_TUNABLES`` malloc
+        settings or another allocator preloaded, nothing is changed and ``applied`` is False. Never raises.
     """
     try:
         reason = _skip_reason(enabled)

@@ -2,15 +2,11 @@
 
 On a GPU, ``Tensor.item()``, ``bool(t)``, ``t.tolist()``, ``t.cpu()``, ``float(t)`` and ``t.numpy()`` wait for the
 device queue to drain. On the CPU nothing waits, but the same calls mark the places that would: this counter wraps
-them on ``torch.Tensor`` while it is armed, so a CPU test can assert that the training hot path makes none.
-
-    counter = HostSyncCounter()
-    trainer = pl.Trainer(callbacks=[counter, ...]); trainer.fit(...)
-    counter.per_step  # {global step: reads between training_step and the optimizer step}
+them on ``torch.Tensor`` while it is armed, so a CPU test can assert that the training hot path makes none
+(``HostSyncCounter().per_step``: global step -> reads).
 
 The window is Lightning's optimizer closure: ``training_step``, backward, ``on_before_optimizer_step`` hooks and
-clipping, up to the parameter update (the optimizer's own bookkeeping, such as Adam reading its CPU step counter,
-is the same in any loop and not counted).
+clipping, up to the parameter update (the optimizer's own bookkeeping is the same in any loop and not counted).
 """
 
 from __future__ import annotations

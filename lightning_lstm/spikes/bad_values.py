@@ -1,27 +1,18 @@
 """Names the values behind a spike: robust local anomaly scores of the rows inside the spikes' top windows.
 
-A window span says *where* to look; this module says *which value*. Each row is compared with the median of the
-``k`` rows on its left and, separately, of the ``k`` rows on its right, in units of the local spread (1.4826 x the
-neighbours' MAD, floored by the series' typical step-to-step change so a flat stretch never makes noise look huge):
-
-- a **bad value** stands out from both sides in the same direction (``y = 54.1 at 2012-03-25 01:00 is 33x below the
-  median of the neighbouring hours``): fix or mask that timestamp;
-- a **level shift** is a row where the two sides' medians differ by many spreads and both sides are flat: the series
-  moved to another level and stayed there.
-
-The data's evidence for the diagnosis (:func:`data_evidence`) is gathered here too: these named values, the training
-targets' level and spread, and what each ``data.outliers`` method would cut. It reads the data module's
-:class:`~lightning_lstm.data.frame.SeriesFrame` and split bounds one column of one series' span at a time (the values
-may be a memory-mapped file larger than memory); another data module (without them) adds nothing, and the rules then
-speak from the spikes alone. Pure numpy, no Lightning.
+Each row is compared with the median of the ``k`` rows on its left and, separately, of the ``k`` rows on its right,
+in units of the local spread (1.4826 x the neighbours' MAD, floored by the series' typical step-to-step change): a
+**bad value** stands out from both sides in the same direction; a **level shift** is a row where the two sides'
+medians differ by many spreads and both sides are flat. :func:`data_evidence` gathers the data's part of the
+diagnosis' evidence, one column of one series' span at a time (the values may be a memory-mapped file larger than
+memory); a data module without a frame adds nothing. Pure numpy, no Lightning.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, get_args
+from typing import Any, get_args
 
 import numpy as np
 
@@ -29,9 +20,7 @@ from lightning_lstm.data.column_stats import finite_column
 from lightning_lstm.data.outliers import OutlierMethod, clip_bounds
 from lightning_lstm.data.splits import span_rows
 from lightning_lstm.robust import MAD_TO_SIGMA, median_abs_deviation
-
-if TYPE_CHECKING:
-    from lightning_lstm.spikes.records import SpikeRecord
+from lightning_lstm.spikes.records import LocalAnomaly, SpikeRecord
 
 CLIP_METHODS = tuple(method for method in get_args(OutlierMethod) if method != "none")
 """The ``data.outliers`` methods whose effect the diagnosis weighs (every clipping method of ``OutlierMethod``)."""
@@ -41,59 +30,6 @@ BAD_SCORE = 10.0
 """A value is bad when it sits at least this many local spreads from the medians of both sides."""
 SHIFT_SCORE = 10.0
 """A level shift moves the median by at least this many spreads (of the flatter side) and the typical step change."""
-
-
-@dataclass
-class LocalAnomaly:
-    """One value (``kind="bad_value"``) or level change (``kind="level_shift"``) found inside spike windows.
-
-    Attributes:
-        kind: ``bad_value`` or ``level_shift``.
-        row: global row in the frame (for a shift: the first row of the new level).
-        series: the series' name.
-        column: the column's name.
-        time: the row's timestamp as text.
-        value: the value at ``row``.
-        reference: the median of the neighbours (for a shift: of the rows before it).
-        after: for a shift, the median of the rows from ``row`` on; else the right-hand median.
-        score: the robust score (spreads away from the reference; the smaller of both sides for a bad value).
-        spikes: how many spikes had a top window holding this row.
-    """
-
-    kind: str
-    row: int
-    series: str
-    column: str
-    time: str
-    value: float
-    reference: float
-    after: float
-    score: float
-    spikes: int = 0
-
-    def describe(self, neighbours: str = "neighbouring values") -> str:
-        """Plain words: the value, its time and how far it is from its neighbours."""
-        name = self.column
-        if self.kind == "level_shift":
-            return (
-                f"{name} moves from a median of {self.reference:.4g} to {self.after:.4g} at {self.time} and stays "
-                f"there (a level shift, {self.score:.0f} local spreads)"
-            )
-        ref, value = self.reference, self.value
-        if abs(value) < 1e-6 * max(abs(ref), 1e-12) or (ref != 0 and 0 < value / ref < 1 and abs(value) < abs(ref)):
-            how = f"{abs(ref / value):.3g}x below" if abs(value) > 1e-12 else "near zero, far below"
-        elif ref != 0 and value / ref > 1:
-            how = f"{value / ref:.3g}x above"
-        else:
-            how = f"{abs(value - ref):.4g} {'above' if value > ref else 'below'}"
-        return (
-            f"{name} = {value:.4g} at {self.time} is {how} the median of the {neighbours} ({ref:.4g}; robust score "
-            f"{self.score:.3g})"
-        )
-
-    def to_dict(self) -> dict:
-        """A JSON-able dict."""
-        return asdict(self)
 
 
 def step_words(time_step: int | None, is_datetime: bool) -> str:
@@ -183,19 +119,9 @@ def find_local_anomalies(
         bad_scores = np.where(both, np.fmin(np.abs(left_score), np.abs(right_score)), 0.0)
         bad = np.isfinite(x) & (bad_scores >= bad_score)
         for i in np.flatnonzero(bad):
-            found.append(
-                LocalAnomaly(
-                    "bad_value",
-                    int(rows[i]),
-                    series_name,
-                    name,
-                    times[i],
-                    float(x[i]),
-                    float(np.nanmedian([left_med[i], right_med[i]])),
-                    float(right_med[i]),
-                    float(bad_scores[i]),
-                )
-            )
+            where = (int(rows[i]), series_name, name, times[i], float(x[i]))  # row, series, column, time, value
+            reference = float(np.nanmedian([left_med[i], right_med[i]]))
+            found.append(LocalAnomaly("bad_value", *where, reference, float(right_med[i]), float(bad_scores[i])))
         # A shift starts at row r: the rows before it against r and the k - 1 rows after it, both sides flat.
         after_med, after_spread, after_n = _side(full, rows - 1, lo, hi, neighbours, left=False)
         with np.errstate(invalid="ignore"):
@@ -214,19 +140,8 @@ def find_local_anomalies(
             ok &= np.abs(x - full[np.clip(rows - 1, lo, hi - 1)]) >= 0.5 * np.abs(after_med - left_med)
         if ok.any() and np.max(np.where(ok, jump, 0.0)) >= shift_score:
             i = int(np.argmax(np.where(ok, jump, 0.0)))
-            found.append(
-                LocalAnomaly(
-                    "level_shift",
-                    int(rows[i]),
-                    series_name,
-                    name,
-                    times[i],
-                    float(x[i]),
-                    float(left_med[i]),
-                    float(after_med[i]),
-                    float(jump[i]),
-                )
-            )
+            where = (int(rows[i]), series_name, name, times[i], float(x[i]))
+            found.append(LocalAnomaly("level_shift", *where, float(left_med[i]), float(after_med[i]), float(jump[i])))
     return sorted(found, key=lambda a: -a.score if math.isfinite(a.score) else -math.inf)
 
 

@@ -1,12 +1,9 @@
 """The loss-spike callback: detect before the optimizer step, act (log, skip, stop, save the batch), explain.
 
-On by default in ``configs/default.yaml`` (group ``spikes``); open TensorBoard's Custom Scalars tab, "Stability".
-Works with any LightningModule: what it needs from the module and the data is in
-:mod:`lightning_lstm.callbacks.contracts`. This file holds the callback's options, hooks, state and decisions, and
-the Lightning-facing glue (the run's context from the trainer, the worst windows and saved batches from every rank);
-the detectors, the run history, the records, the diagnosis and the outputs it calls are plain modules beside it.
-
-Adding an action: a value of :data:`Action` and its handling in :meth:`LossSpikeCallback._settle`.
+On by default in ``configs/default.yaml`` (group ``spikes``). Works with any LightningModule: what it needs from the
+module and the data is in :mod:`lightning_lstm.callbacks.contracts`. The detectors, the run history, the records, the
+diagnosis and the outputs it calls are plain modules beside it. Adding an action: a value of :data:`Action` and its
+handling in :meth:`LossSpikeCallback._settle`.
 """
 
 from __future__ import annotations

@@ -2,18 +2,12 @@
 and :data:`CAUSES`, the one registry of them, in the order the rules run.
 
 Every rule speaks only on evidence from the run: the spikes it explains must be at least half of all spikes *and*
-number at least three or span at least two epochs (a non-finite loss and unscaled data are conclusive alone). A rule
-never advises a change the run's own numbers show would not engage or could not help: no gradient clip above every
-observed norm, no lower clip on small healthy norms, no outlier clipping for windows that hold no outlying value.
-Findings without advice (``advice is None``) are notes: what was checked and did not help.
-
-The data's causes come first (non-finite, bad values, level shift, last batch, order), then the optimizer's (a
-gradient spike is blamed only when the loss stays up for the steps after it: the update it drove did the damage; a
-gradient spike at a hard batch, with normal steps after it, is the batch's doing and no reason to clip). Each rule
+number at least three or span at least two epochs (:func:`strong`; a non-finite loss and unscaled data are conclusive
+alone). A rule never advises a change the run's own numbers show would not engage or could not help. Findings without
+advice are notes: what was checked and did not help. The data's causes come first, then the optimizer's; each rule
 sees only the spikes no earlier rule explained, so a gradient spike that a bad value caused is not blamed on the
 optimizer. Adding a cause: its rule and its :class:`Cause` entry here, its remedy in ``doctor/remedies.py``.
-The evidence every rule reads is :class:`RunContext`, gathered in one place (the callback's ``run_context``, with
-the data's part from :func:`lightning_lstm.spikes.bad_values.data_evidence`). No Lightning here.
+The evidence every rule reads is :class:`RunContext`. No Lightning here.
 """
 
 from __future__ import annotations
@@ -23,8 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lightning_lstm.spikes.bad_values import LocalAnomaly
-from lightning_lstm.spikes.records import Finding, RunContext, SpikeRecord
+from lightning_lstm.spikes.records import Finding, LocalAnomaly, RunContext, SpikeRecord
 
 LR_KEY = "model.optimizer.init_args.lr"
 """The config key of the learning rate, in the advice and the doctor's overlays."""

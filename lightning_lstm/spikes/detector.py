@@ -1,16 +1,11 @@
 """Robust, streaming spike scoring of one scalar per training step (the loss, or the gradient norm), on the host or
-on the training device.
+on the training device. No Lightning here.
 
-:class:`SpikeDetector` is pure Python on purpose: no torch, no numpy (whose per-call overhead alone exceeds the whole
-update at ``window=50``). The window is kept twice: in arrival order (a ring buffer, to know which value leaves) and
-sorted (``bisect``), so the median is an index and the MAD a binary search: an update is O(log window) Python
-steps plus one O(window) ``memmove``.
-
-:class:`DeviceSpikeDetector` takes the same decisions on the device, with no host sync: each update is a fixed
-sequence of torch ops on 0-d tensors and one ``(window,)`` float64 ring buffer; the median and the MAD come from
-sorting the window (empty slots hold ``inf`` and sort last). Float64 and the same formulas (median of the middle pair,
-``1.4826 * MAD`` floored) give bit-identical scores to the host detector. Only its ``state_dict`` and ``num_spikes``
-read values back (checkpoint and report time). No Lightning here.
+:class:`SpikeDetector` is pure Python on purpose (numpy's per-call overhead alone exceeds the whole update at
+``window=50``): the window is kept in arrival order (a ring buffer) and sorted (``bisect``), so the median is an index
+and the MAD a binary search. :class:`DeviceSpikeDetector` takes the same decisions on the device with no host sync:
+fixed torch ops on 0-d tensors and one ``(window,)`` float64 ring buffer (empty slots hold ``inf`` and sort last);
+float64 and the same formulas give bit-identical scores. Only its ``state_dict`` and ``num_spikes`` read values back.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """Turns a run's spike records into plain-English findings: each cause with its evidence, a confidence and the change.
-
-The causes and their rules are :data:`~lightning_lstm.spikes.causes.CAUSES`; :func:`find_causes` runs them in that
-order and names the findings with advice first. A rule speaks only on evidence from the run; with none, the diagnosis
-says that nothing stands out and suggests nothing. Checks that found nothing to change (clipping that clipped nothing,
-a clip that never engaged) are reported as such, without advice. No Lightning here.
+:func:`find_causes` runs the rules of :data:`~lightning_lstm.spikes.causes.CAUSES` in their order and names the
+findings with advice first; with no evidence, the diagnosis says that nothing stands out. No Lightning here.
 """
 
 from __future__ import annotations

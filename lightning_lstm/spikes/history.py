@@ -2,10 +2,9 @@
 ``spikes.json``, the diagnosis and the doctor read.
 
 :class:`RunHistory` keeps, per step, the loss with the detector's baseline and threshold, the pre-clip gradient norm,
-the learning rate and the epoch (arrays that grow by doubling, 36 bytes a step), and two summaries the diagnosis reads:
-the learning rates (:class:`LearningRateHistory`: first, highest, the steps where it rose) and the gradient norms'
-distribution (:class:`GradNormHistory`: a bounded sample for quantiles, and how often clipping engaged). All of it
-travels in the checkpoint with the callback's state, so a resumed fit draws and diagnoses the whole run. No Lightning.
+the learning rate and the epoch (arrays that grow by doubling, 36 bytes a step), with :class:`LearningRateHistory`
+and :class:`GradNormHistory` as the diagnosis' summaries. All of it travels in the checkpoint with the callback's
+state, so a resumed fit draws and diagnoses the whole run. No Lightning.
 """
 
 from __future__ import annotations

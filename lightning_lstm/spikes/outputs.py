@@ -1,22 +1,10 @@
 """What the spike feature shows: TensorBoard's Stability series and layout, the "loss with spikes" figure,
 ``spikes.json`` and the text (a console line and a markdown table per spike, the end-of-fit summary).
 
-**TensorBoard.** The Stability dashboard charts series that are already logged (``train/loss_step`` and
-``train/grad_norm`` by the module, the learning rates by ``LearningRateMonitor``) beside the detector's series, which
-are the only new tags, written at the steps Lightning writes the step metrics (see
-:func:`lightning_lstm.model.module.logs_this_step`) and at every spike step. One chart per scale: the loss with its
-threshold; the 0/1 spike marker alone (on the loss's axis a loss of 0.002 could not be read); the gradient norm with
-its threshold and ``trainer.gradient_clip_val`` (norm clipping only).
-
-**The figure** (:func:`loss_figure`): per-step loss, the detector's threshold band, spike markers, epoch boundaries.
-The callback writes it at the end of fit to TensorBoard (Images tab, tag ``stability/loss_with_spikes``) and as
-``loss_with_spikes.png``; :func:`loss_figure_from_checkpoint` draws it from a checkpoint; the doctor draws the same
-panel before and after its remedy (:func:`before_after_figure`, ``loss.png``).
-
-**spikes.json** keys: ``total_steps``, ``epochs``, ``stop_reason``, ``diagnosis`` (sentences), ``findings`` (each
-cause with its evidence, confidence, advice, config overlay and named values), ``settings`` (the detector's),
-``ranks`` (each rank's count, skips and a digest of its spike steps: they must agree), ``spikes`` (every
-:class:`~lightning_lstm.spikes.records.SpikeRecord`).
+The detector's series are the only new TensorBoard tags, written at the steps Lightning writes the step metrics
+(:func:`lightning_lstm.model.module.logs_this_step`) and at every spike step; the Stability dashboard charts them beside
+series already logged, one chart per scale. The figure (:func:`loss_figure`) is also drawn from a checkpoint
+(:func:`loss_figure_from_checkpoint`) and before and after the doctor's remedy (:func:`before_after_figure`).
 """
 
 from __future__ import annotations

@@ -1,15 +1,13 @@
 """Spike decisions on their way to the host: taken on the device and read one step late, or scored there in batches.
 
-**On the device** (:class:`DeferredDecisions`): the loss-spike callback packs each step's two verdicts and its spike
-flag into one ``(13,)`` tensor; this starts its copy to (pinned, on CUDA) host memory with an event behind it, and
-hands the values back when the callback asks at the next step's end, at the epoch's end or before a checkpoint: by
-then the copy has long finished, so reading it waits for nothing that the next step's kernels need.
+**On the device** (:class:`DeferredDecisions`): each step's two verdicts and its spike flag, packed in one ``(13,)``
+tensor, are copied to (pinned, on CUDA) host memory behind an event and handed back at the next step's end, the
+epoch's end or before a checkpoint: by then the copy has long finished, so reading it waits for nothing.
 
-**On the host** (:class:`UnscoredSteps`): with nothing to decide before the update and no batch to keep (no
-``skip``, ``stop`` or ``save_batch``), each step's loss and gradient-norm tensors wait, and every :data:`HOST_BATCH`
-steps are read in one ``stack`` + ``tolist`` and scored in one loop. Scored one by one right after each step, the
-same pure-Python work cost ~10x its warm time (on a 2-core VM: ~75 us per detector update against ~4 us in a loop;
-the step's kernels evict the interpreter's caches), about 2% of the default model's step; in a batch it runs warm.
+**On the host** (:class:`UnscoredSteps`): with nothing to decide before the update and no batch to keep, the steps'
+loss and gradient-norm tensors wait, and every :data:`HOST_BATCH` steps are read in one ``stack`` + ``tolist`` and
+scored in one loop: scored one by one after each step, the same Python work cost ~10x its warm time (~75 us against
+~4 us per detector update on a 2-core VM), about 2% of the default model's step.
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """What the diagnosis reads and says: each detected loss spike (:class:`SpikeRecord`, with enough context to diagnose
-its cause: where, how big, which windows), the run around them (:class:`RunContext`), and each named cause
-(:class:`Finding`). Plain dataclasses, no Lightning."""
+its cause: where, how big, which windows), the values named inside its windows (:class:`LocalAnomaly`), the run
+around them (:class:`RunContext`), and each named cause (:class:`Finding`). Plain dataclasses, no Lightning."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
-
-from lightning_lstm.spikes.bad_values import LocalAnomaly
 
 TOP_WINDOW_KEYS: dict[str, type] = {
     "window_id": int,
@@ -135,6 +133,59 @@ class SpikeRecord:
             values[name] = bool(values[name])
         values["top_windows"] = [dict(entry) for entry in values["top_windows"]]
         return cls(**values)
+
+
+@dataclass
+class LocalAnomaly:
+    """One value (``kind="bad_value"``) or level change (``kind="level_shift"``) found inside spike windows.
+
+    Attributes:
+        kind: ``bad_value`` or ``level_shift``.
+        row: global row in the frame (for a shift: the first row of the new level).
+        series: the series' name.
+        column: the column's name.
+        time: the row's timestamp as text.
+        value: the value at ``row``.
+        reference: the median of the neighbours (for a shift: of the rows before it).
+        after: for a shift, the median of the rows from ``row`` on; else the right-hand median.
+        score: the robust score (spreads away from the reference; the smaller of both sides for a bad value).
+        spikes: how many spikes had a top window holding this row.
+    """
+
+    kind: str
+    row: int
+    series: str
+    column: str
+    time: str
+    value: float
+    reference: float
+    after: float
+    score: float
+    spikes: int = 0
+
+    def describe(self, neighbours: str = "neighbouring values") -> str:
+        """Plain words: the value, its time and how far it is from its neighbours."""
+        name = self.column
+        if self.kind == "level_shift":
+            return (
+                f"{name} moves from a median of {self.reference:.4g} to {self.after:.4g} at {self.time} and stays "
+                f"there (a level shift, {self.score:.0f} local spreads)"
+            )
+        ref, value = self.reference, self.value
+        if abs(value) < 1e-6 * max(abs(ref), 1e-12) or (ref != 0 and 0 < value / ref < 1 and abs(value) < abs(ref)):
+            how = f"{abs(ref / value):.3g}x below" if abs(value) > 1e-12 else "near zero, far below"
+        elif ref != 0 and value / ref > 1:
+            how = f"{value / ref:.3g}x above"
+        else:
+            how = f"{abs(value - ref):.4g} {'above' if value > ref else 'below'}"
+        return (
+            f"{name} = {value:.4g} at {self.time} is {how} the median of the {neighbours} ({ref:.4g}; robust score "
+            f"{self.score:.3g})"
+        )
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict."""
+        return asdict(self)
 
 
 @dataclass

@@ -7,13 +7,8 @@ import pandas as pd
 import pytest
 
 from lightning_lstm.data.reading import bundled_series_path, read_frame
-from lightning_lstm.spikes.bad_values import (
-    LocalAnomaly,
-    anomalies_in_spike_windows,
-    find_local_anomalies,
-    step_words,
-)
-from lightning_lstm.spikes.records import SpikeRecord
+from lightning_lstm.spikes.bad_values import anomalies_in_spike_windows, find_local_anomalies, step_words
+from lightning_lstm.spikes.records import LocalAnomaly, SpikeRecord
 from tests.helpers import GLUCOSE_EXCERPT
 
 

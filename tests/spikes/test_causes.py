@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lightning_lstm.spikes.bad_values import LocalAnomaly
 from lightning_lstm.spikes.diagnosis import find_causes
-from lightning_lstm.spikes.records import RunContext, SpikeRecord
+from lightning_lstm.spikes.records import LocalAnomaly, RunContext, SpikeRecord
 
 CONTEXT = RunContext(
     num_epochs_run=6,

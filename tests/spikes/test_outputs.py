@@ -1,8 +1,7 @@
-"""The Stability dashboard and the figures beside it, from a real fit with a spike injected at a known step.
+"""The Stability dashboard and the "loss with spikes" figure, from a real fit with a spike injected at a known step.
 
-The custom-scalars layout (one chart per scale, categories open, the clip value on the norm chart), the "loss with
-spikes" image (TensorBoard and PNG, also from a checkpoint) and the forecast images' size, one per window, titles.
-About 5 s on two quiet cores.
+The custom-scalars layout (one chart per scale, categories open, the clip value on the norm chart) and the "loss with
+spikes" image (TensorBoard and PNG, also from a checkpoint). About 5 s on two quiet cores.
 """
 
 from __future__ import annotations
@@ -16,9 +15,6 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from PIL import Image
 from tensorboard.plugins.custom_scalar import layout_pb2
 
-from lightning_lstm.callbacks import ForecastPlot
-from lightning_lstm.data.datamodule import TimeSeriesDataModule
-from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.spikes.outputs import (
     CLIP_TAG,
     FIGURE_FILE,
@@ -33,7 +29,6 @@ from tests.helpers import write_weekly_sine
 from tests.spikes.test_loss_spikes import SPIKE, STEPS_PER_EPOCH, events, fit, spike_callback
 
 STEPS = SPIKE + 6  # three epochs of 17 steps: epoch starts at 17 and 34
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @pytest.fixture(scope="module")
@@ -97,24 +92,3 @@ def test_loss_with_spikes_image_in_tensorboard_and_the_run_folder(spiked_run):
         assert epoch_lines == [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH]
         assert ax.lines[0].get_xydata().shape == (STEPS, 2)  # every step's loss
         assert ax.get_title() == f"Loss with spikes: 1 spikes in {STEPS} steps, 3 epochs"
-
-
-def test_forecast_figures_one_titled_image_per_window_at_100_dpi(sine_csv: Path, one_thread):
-    data = TimeSeriesDataModule(path=str(sine_csv), target_columns=["value"], lookback=30, horizon=4)
-    data.setup("fit")
-    model = LSTMForecaster(horizon=4, hidden_size=4, num_layers=1)
-    figures = ForecastPlot(num_windows=4).figures(model, data, "val")
-    assert len(figures) == 4
-    origins = []
-    for figure in figures:
-        figure.canvas.draw()
-        assert figure.dpi >= 100 and figure.canvas.get_width_height() == (500, 330)  # TensorBoard's card: ~350 px
-        (ax,) = figure.axes
-        series, span = ax.get_title().split(": ")
-        start, end = span.split(" .. ")
-        assert series == "series" and DATE.fullmatch(start) and DATE.fullmatch(end) and start < end
-        history, truth, forecast = ax.lines[:3]
-        assert len(history.get_xdata()) == 24 and len(truth.get_xdata()) == len(forecast.get_xdata()) == 4
-        origins.append(start)
-    assert origins == sorted(set(origins))  # four different windows, in time order
-    assert ForecastPlot(num_windows=1).figures(model, data, "test")[0].axes[0].get_title() != ax.get_title()
