@@ -196,9 +196,10 @@ def loss_figure(history: RunHistory, records: list[SpikeRecord]):
 
 def before_after_figure(before: dict[str, Any], after: dict[str, Any] | None, path: Path, title: str) -> Path:
     """The doctor's ``loss.png``: :func:`draw_loss` of the probe (``before``) and of the winning remedy (``after``,
-    if any), one panel each, from their result files (``recorder`` steps, losses, epochs, and ``spikes``)."""
+    if any), one panel each on one y scale, from their result files (``recorder`` steps, losses, epochs, and
+    ``spikes``)."""
     panels = [("before: your config", before)] + ([("after: " + after["name"], after)] if after else [])
-    figure, axes = plt.subplots(len(panels), 1, figsize=(9, 2.6 * len(panels)), sharex=True, squeeze=False)
+    figure, axes = plt.subplots(len(panels), 1, figsize=(9, 2.6 * len(panels)), sharex=True, sharey=True, squeeze=False)
     for ax, (label, result) in zip(axes[:, 0], panels, strict=True):
         steps = result.get("recorder", {})
         spikes = [(s["global_step"], s["loss"]) for s in result.get("spikes", [])]
