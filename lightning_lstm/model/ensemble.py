@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from lightning_lstm.model.regressor import LSTMRegressor
+from lightning_lstm.model.residual import add_seasonal_base
 
 SAME_SHAPE = ("input_size", "num_targets", "horizon", "future_size", "quantiles", "residual")
 DEFAULTS = {"future_size": 0, "quantiles": None, "residual": "none"}  # absent in older checkpoints
@@ -98,5 +99,5 @@ def ensemble_mean(
         return first
     forecasts = [member(x, known) for member in members]
     if seasonal_base is not None:
-        forecasts = [f + (seasonal_base.unsqueeze(-1) if f.dim() == 4 else seasonal_base) for f in forecasts]
+        forecasts = [add_seasonal_base(forecast, seasonal_base) for forecast in forecasts]
     return torch.stack([first, *forecasts]).mean(dim=0)  # (M, B, H, T[, Q]) -> (B, H, T[, Q])

@@ -25,13 +25,12 @@ from lightning_lstm.model.metrics import (
     window_losses,
 )
 from lightning_lstm.model.param_groups import weight_decay_groups
-from lightning_lstm.model.quantiles import MEDIAN, QuantileScores, pinball_loss, quantile_label
+from lightning_lstm.model.quantiles import MEDIAN, PinballLoss, QuantileScores, quantile_label
 from lightning_lstm.model.regressor import Head, LSTMRegressor
+from lightning_lstm.model.residual import RESIDUALS, Residual, add_seasonal_base
 
 Loss = Literal["mse", "huber", "l1"]
 LOSSES = get_args(Loss)
-Residual = Literal["none", "seasonal_naive"]
-RESIDUALS = get_args(Residual)
 
 
 def logs_this_step(trainer: pl.Trainer | None, every: int | None = None, step: int | None = None) -> bool:
@@ -115,14 +114,14 @@ class LSTMForecaster(pl.LightningModule):
         net_args = (hidden_size, num_layers, dropout, bidirectional, head, future_size, quantiles)
         self.net = LSTMRegressor(input_size, num_targets, horizon, *net_args)
         self.quantiles = self.net.quantiles  # checked levels, or None
-        if self.quantiles:
-            self.register_buffer("quantile_levels", torch.tensor(self.quantiles), persistent=False)  # (Q,)
         self.ensemble_members: list[LSTMRegressor] = []  # predict only: see add_ensemble_members
         self.loss_fn = {
             "mse": nn.MSELoss(reduction="none"),
             "huber": nn.HuberLoss(reduction="none", delta=huber_delta),
             "l1": nn.L1Loss(reduction="none"),
         }[loss]
+        if self.quantiles is not None:  # (B, H, T, Q) -> (B, H, T) element losses, as the point losses give
+            self.loss_fn = PinballLoss(self.quantiles)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.val_loss = MeanMetric()  # per-window means, exact across ranks with unequal window counts
@@ -143,19 +142,8 @@ class LSTMForecaster(pl.LightningModule):
         self, x: torch.Tensor, known: torch.Tensor | None = None, seasonal_base: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(B, L, F), known (B, L + H, K), seasonal_base (B, H, T) -> (B, H, T), or (B, H, T, Q); scaled units."""
-        return self.add_base(self.net(x, known), seasonal_base)
-
-    def add_base(self, output: torch.Tensor, seasonal_base: torch.Tensor | None) -> torch.Tensor:
-        """With ``model.residual: seasonal_naive``, the network's output plus the scaled seasonal naive; else as is."""
-        if self.hparams.get("residual", "none") == "none":
-            return output
-        if seasonal_base is None:
-            raise ValueError(
-                "model.residual: seasonal_naive needs each batch's seasonal_base (the scaled value one season "
-                "earlier), which the package's TimeSeriesDataModule serves when it knows the season: set "
-                "data.seasonal_lags or data.season_length"
-            )
-        return output + (seasonal_base.unsqueeze(-1) if output.dim() == 4 else seasonal_base)  # (B, H, T[, Q])
+        output = self.net(x, known)
+        return output if self.hparams.get("residual", "none") == "none" else add_seasonal_base(output, seasonal_base)
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, ...]:
         """``forward``'s arguments from a batch: ``(x,)``, ``(x, known)`` with known-future inputs, and
@@ -179,11 +167,7 @@ class LSTMForecaster(pl.LightningModule):
         """Loss, prediction and the windows they average. Filled targets (``observed`` False) are no observations:
         the loss leaves them out too, so the model never learns a fill's straight line (its inputs keep the fill)."""
         prediction = self(*self.inputs(batch))  # (B, H, T), or (B, H, T, Q) quantiles
-        if self.quantiles is None:
-            elements = self.loss_fn(prediction, batch["y"])  # (B, H, T)
-        else:  # averaged over the levels: (B, H, T, Q) -> (B, H, T)
-            elements = pinball_loss(prediction, batch["y"], self.quantile_levels.to(prediction.dtype))
-        per_window, weight = window_losses(elements, batch.get("observed"))  # (B,)
+        per_window, weight = window_losses(self.loss_fn(prediction, batch["y"]), batch.get("observed"))  # (B,)
         loss = per_window.mean() if weight is None else (per_window * weight).sum() / weight.sum().clamp(min=1)
         windows = len(per_window) if weight is None else weight.sum().detach()  # those with an observed target
         if stage == "train":

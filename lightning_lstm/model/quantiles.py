@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 
 import torch
+from torch import nn
 from torch.nn import functional
 from torchmetrics import Metric
 
@@ -64,6 +65,22 @@ def pinball_loss(prediction: torch.Tensor, target: torch.Tensor, levels: torch.T
     ``levels`` ``(Q,)`` -> ``(B, H, T)``. For level ``q``: ``max(q * e, (q - 1) * e)`` with ``e = target - pred``."""
     error = target.unsqueeze(-1) - prediction  # (B, H, T, Q)
     return torch.maximum(levels * error, (levels - 1) * error).mean(-1)  # (B, H, T)
+
+
+class PinballLoss(nn.Module):
+    """The training loss of quantile forecasts: ``(B, H, T, Q)`` predictions, ``(B, H, T)`` targets -> ``(B, H, T)``
+    pinball losses averaged over the levels (so a window's loss is its mean over H, T and Q).
+
+    Args:
+        levels: the quantile levels.
+    """
+
+    def __init__(self, levels: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("levels", torch.tensor(levels), persistent=False)  # (Q,): not in checkpoints
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return pinball_loss(prediction, target, self.levels.to(prediction.dtype))
 
 
 class QuantileScores(Metric):
