@@ -51,7 +51,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         [
             "fit", "--config", str(REPO / "configs" / "default.yaml"),
             f"--trainer.logger.init_args.save_dir={root}", "--trainer.logger.init_args.name=q",
-            "--trainer.max_epochs=2", "--trainer.limit_train_batches=4", "--model.hidden_size=4", "--model.num_layers=1",
+            "--trainer.max_epochs=2", "--trainer.limit_train_batches=4",
+            "--model.hidden_size=4", "--model.num_layers=1",
             "--model.residual=seasonal_naive", f"--model.quantiles={LEVELS}", "--forecast_plot.every_n_epochs=0",
             *common(csv),
         ]

@@ -10,7 +10,6 @@ from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.model.quantiles import (
     QuantileScores,
     central_intervals,
-    check_quantiles,
     non_crossing,
     pinball_loss,
     quantile_label,
