@@ -1,4 +1,8 @@
-"""Forecast-against-truth figures for a few fixed windows, logged to TensorBoard during validation and at test."""
+"""Forecast-against-truth figures for a few fixed windows, logged to TensorBoard during validation and at test.
+
+With quantile forecasts (``model.quantiles``) each figure shades the band between the outermost levels around the
+median.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from lightning_lstm.callbacks.contracts import ForecastData, OriginalScale, missing_members
 from lightning_lstm.callbacks.run_io import tensorboard_writer
+from lightning_lstm.model.quantiles import quantile_label
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after choosing the headless backend
@@ -21,7 +26,9 @@ HISTORY_HORIZONS = 6  # history drawn: the last 6 horizons of the lookback at mo
 
 
 class ForecastPlot(Callback):
-    """Plots history, truth and forecast (original scale, first target) of ``num_windows`` evenly spaced windows.
+    """Plots history, truth and forecast (original scale, first target) of ``num_windows`` evenly spaced windows;
+    with quantile forecasts ``(B, H, T, Q)`` the median as the forecast and the band from the lowest to the highest
+    level.
 
     One image per window (500 x 330 px at 100 dpi, near TensorBoard's card width, so its 11-13 pt text stays legible
     without "show actual image size"), titled with the series and the timestamps of its first and last target.
@@ -82,8 +89,15 @@ class ForecastPlot(Callback):
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():
-            inputs = [batch[k].to(pl_module.device) for k in ("x", "known") if k in batch]  # (B, L, F), (B, L + H, K)
-            forecast = pl_module.to_original_scale(pl_module(*inputs).cpu(), batch)
+            if hasattr(pl_module, "inputs"):  # the package's module: x, known (and seasonal_base for a residual)
+                inputs = [None if v is None else v.to(pl_module.device) for v in pl_module.inputs(batch)]
+            else:
+                inputs = [batch[k].to(pl_module.device) for k in ("x", "known") if k in batch]  # (B, L, F), (B, L+H, K)
+            forecast = pl_module.to_original_scale(pl_module(*inputs).cpu(), batch)  # (B, H, T) or (B, H, T, Q)
+        band = None
+        if forecast.dim() == 4:  # quantiles: the median is the forecast, the outermost levels the band
+            levels = list(pl_module.quantiles)
+            band, forecast = forecast[..., [0, -1]], forecast[..., levels.index(0.5)]  # (B, H, T, 2), (B, H, T)
         pl_module.train(was_training)
         lookback, horizon = datamodule.hparams.lookback, datamodule.hparams.horizon
         target = datamodule.target_columns[0]
@@ -93,13 +107,17 @@ class ForecastPlot(Callback):
         described = datamodule.describe_windows(batch["window_id"].numpy(), forecast=False)
         figures = []
         windows = zip(batch["window_id"].numpy(), forecast, batch["y_raw"], described.itertuples(), strict=True)
-        for start, pred, truth, where in windows:
+        for i, (start, pred, truth, where) in enumerate(windows):
             figure, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
             history = frame.values[start + lookback - shown : start + lookback, column]
             ax.plot(np.arange(1 - shown, 1), history, color="0.35", linewidth=1.5, label="history")
             steps = np.arange(1, horizon + 1)  # steps after the forecast origin (the last input, step 0)
             ax.plot(steps, truth[:, 0].numpy(), "o-", color="tab:blue", linewidth=2, label="truth")
             ax.plot(steps, pred[:, 0].numpy(), "x--", color="tab:red", linewidth=2, markersize=8, label="forecast")
+            if band is not None:
+                low, high = band[i, :, 0, 0].numpy(), band[i, :, 0, 1].numpy()
+                label = f"{quantile_label(levels[0])}-{quantile_label(levels[-1])}"
+                ax.fill_between(steps, low, high, color="tab:red", alpha=0.2, linewidth=0, label=label)
             ax.axvline(0.5, color="0.6", linestyle=":", linewidth=1)
             ax.set_title(f"{where.series}: {where.target_start} .. {where.target_end}", fontsize=13)
             ax.set_ylabel(target, fontsize=12)

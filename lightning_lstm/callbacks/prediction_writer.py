@@ -26,10 +26,11 @@ class ForecastWriter(BasePredictionWriter):
 
     Columns: ``window_id``, ``series``, ``forecast_origin`` (last input timestamp), ``timestamp`` (of the forecast
     step: the series' time step after the last observation in forecast mode, the real row in backtests), ``step``
-    (1..H), then one ``<target>`` column per target on the original scale, and in backtests ``<target>_true`` beside
-    it, empty where ``data.missing`` filled the target (``predict_step`` returns such truth as NaN: it is no
-    observation, and a score computed from the file leaves it out). Timestamps are datetimes (typed in Parquet, ISO
-    text in CSV) or integer steps.
+    (1..H), then one ``<target>`` column per target on the original scale (the median with ``model.quantiles``), one
+    ``<target>_q10``, ``<target>_q50``, ... per quantile level (from ``predict_step``'s ``forecast_q10`` ...), and in
+    backtests ``<target>_true`` beside it, empty where ``data.missing`` filled the target (``predict_step`` returns
+    such truth as NaN: it is no observation, and a score computed from the file leaves it out). Timestamps are
+    datetimes (typed in Parquet, ISO text in CSV) or integer steps.
 
     Needs data that places windows in time (:class:`~.contracts.ForecastData`) and a ``predict_step`` that returns
     ``window_id`` and ``forecast`` (``(B, H, T)``, original scale), and ``truth`` in backtests; other data is an
@@ -145,8 +146,11 @@ class ForecastWriter(BasePredictionWriter):
                 "step": np.tile(np.arange(1, H + 1), B),
             }
         )
+        quantiles = [key for key in outputs if key.startswith("forecast_q")]  # forecast_q10, ...: (B, H, T) each
         for t, name in enumerate(datamodule.target_columns):
             table[name] = forecast[:, :, t].reshape(-1)
+            for key in quantiles:
+                table[f"{name}_{key.removeprefix('forecast_')}"] = outputs[key][order][:, :, t].reshape(-1)
             if not forecast_mode:
                 table[f"{name}_true"] = outputs["truth"][order][:, :, t].reshape(-1)
         return table

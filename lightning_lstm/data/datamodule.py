@@ -26,6 +26,7 @@ from lightning_lstm.data.missing import MissingPolicy, handle_missing
 from lightning_lstm.data.outliers import OutlierMethod, check_outlier_options
 from lightning_lstm.data.reading import bundled_series_path, read_frame
 from lightning_lstm.data.scaling import Scaler
+from lightning_lstm.data.seasonal_lags import check_lag_history, check_restored_lags, residual_season
 from lightning_lstm.data.split_checks import check_split_windows, split_summary
 from lightning_lstm.data.splits import (
     Spans,
@@ -64,6 +65,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             the last target value, target empty; see :mod:`.known_future`).
         calendar: calendar features of the timestamps as sin/cos pairs, known for every step: any of
             ``hour_of_day``, ``day_of_week``, ``day_of_year``.
+        seasonal_lags: lags (each >= ``horizon``, e.g. ``[24, 168]`` for hourly data) whose target values are read
+            as known-future inputs for the lookback and the horizon (:mod:`.seasonal_lags`); a window then needs
+            ``max(lags)`` rows before its lookback. The first lag >= the horizon is ``model.residual``'s season.
         series_column: column naming each series of a long (panel) file.
         lookback: input steps per window.
         horizon: steps forecast per window (direct multi-step).
@@ -85,7 +89,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         frequency: resample onto this pandas offset alias (``5min``) first; gaps become missing values.
         csv_options: ``pandas.read_csv`` keyword arguments, e.g. ``{sep: ';', decimal: ','}``, ``{thousands: ','}``.
         dayfirst: read text dates such as ``01/04/2012`` day first (1 April); ``val_start`` / ``test_start`` alike.
-        season_length: steps per season for the seasonal-naive baseline; default inferred from the time step, 0 off.
+        season_length: steps per season for the seasonal-naive baseline (and ``model.residual`` without seasonal
+            lags); default inferred from the time step, 0 off.
         window_norm: ``last`` feeds each window relative to its last input value (forecasts too): trending series
             stay in the training range; ``none`` (default) feeds the scaled values. configs/default.yaml sets ``last``.
         batch_size: windows per batch.
@@ -108,6 +113,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         feature_columns: list[str] | None = None,
         known_future_columns: list[str] = [],
         calendar: list[CalendarFeature] = [],
+        seasonal_lags: list[int] = [],
         series_column: str | None = None,
         lookback: int = 52,
         horizon: int = 4,
@@ -148,7 +154,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             raise ValueError("data.target_columns must name at least one column")
         check_split_options(val_fraction, test_fraction, val_start, test_start)
         check_outlier_options(outliers, tuple(outlier_quantiles), outlier_k)
-        self.known = KnownFuture(list(calendar), list(known_future_columns), list(target_columns), feature_columns)
+        known = (list(calendar), list(known_future_columns), list(target_columns), feature_columns)
+        self.known = KnownFuture(*known, list(seasonal_lags), horizon)
         if dataframe is not None and path:
             raise ValueError("data: give a file as data.path or a pandas DataFrame as dataframe, not both")
         self.save_hyperparameters(ignore=["dataframe"])  # no DataFrame in hparams.yaml: it shows path: null
@@ -196,10 +203,13 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             self.gaps = handle_missing(self.frame, hp.missing, hp.max_gap, self.spans)
         if stage == "predict":  # in setup, before any callback writes: no window, no output at all
             split = "forecast" if forecast else hp.predict_split
-            check_predict_windows(self.frame, self.spans, split, hp.lookback, hp.horizon, self.gaps.finite)
+            sizes = (hp.lookback, hp.horizon, self.gaps.finite, self.known.history)
+            check_predict_windows(self.frame, self.spans, split, *sizes)
         if forecast:
             return  # statistics come from the checkpoint
-        windows = SplitWindows.build(self.frame, self.spans, hp.lookback, hp.horizon, hp.stride, self.gaps.finite)
+        sizes = (hp.lookback, hp.horizon, hp.stride, self.gaps.finite, self.known.history)
+        windows = SplitWindows.build(self.frame, self.spans, *sizes)
+        check_lag_history(self.frame, self.spans, windows, self.known.history, hp.lookback, hp.horizon, *split_options)
         check_split_windows(self.frame, self.spans, windows, hp.lookback, hp.horizon, *split_options)
         if stage != "predict" and not self.restored:
             options = (hp.scaler, hp.outliers, (*hp.outlier_quantiles,), hp.outlier_k)
@@ -216,7 +226,19 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         runs over ``max_gap``) are skipped unless ``skip_missing`` is False."""
         hp, finite = self.hparams, self.gaps.finite if skip_missing else None
         stride = stride or SplitWindows.default_stride(split, hp.stride)
-        return split_windows(self.frame, self.spans, split, hp.lookback, hp.horizon, stride, finite)
+        return split_windows(self.frame, self.spans, split, hp.lookback, hp.horizon, stride, finite, self.known.history)
+
+    def season_length(self) -> int | None:
+        """``data.season_length``, or the one inferred from the time step (after setup)."""
+        hp = self.hparams
+        return hp.season_length if hp.season_length is not None else infer_season_length(self.frame)
+
+    def residual_season(self, required: bool = False) -> int | None:
+        """The season of ``model.residual: seasonal_naive`` (:func:`.seasonal_lags.residual_season`), after setup;
+        ``None`` when there is none, and with ``required`` a ValueError saying which option to set."""
+        hp = self.hparams
+        options = (self.known.lags, hp.horizon, self.season_length(), hp.lookback + self.known.history)
+        return residual_season(*options, required=required)
 
     def dataset(self, split: str, stride: int | None = None) -> WindowDataset:
         """The windows of ``split`` (every ``stride`` steps) with the fitted (or checkpoint-restored) statistics."""
@@ -228,9 +250,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         hp, frame = self.hparams, self.frame
         stats = self.stats.for_series(frame.series_names, frame.source)
         is_train = split == "train"
-        season = hp.season_length if hp.season_length is not None else infer_season_length(frame)
         index, clip = self.window_index(split, stride=stride), is_train or hp.clip_eval_inputs
-        known = self.known.inputs(frame, stats, index, split == "forecast", hp.lookback, hp.horizon, clip=clip)
+        window = (split == "forecast", hp.lookback, hp.horizon)
+        known = self.known.inputs(frame, stats, index, *window, clip=clip, target_columns=self.target_columns)
         return WindowDataset(
             frame.values,
             index,
@@ -243,10 +265,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             clip_inputs=clip,
             clip_targets=is_train or hp.clip_eval_targets,
             with_targets=split != "forecast",
-            season_length=season,
+            season_length=self.season_length(),
             window_norm=hp.window_norm,
             known=known,
             gaps=self.gaps,
+            residual_season=self.residual_season(),
         )
 
     def _loader(self, split: str, mode: LoaderMode = "eval", stride: int | None = None) -> DataLoader:
@@ -291,5 +314,6 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         """Restore the training statistics; a checkpoint of another column set, window or format is an error."""
         if state_dict:  # empty: saved before fit had statistics
             self.stats, self.restored = restore_statistics(state_dict, self._settings(), self.columns), True
+            check_restored_lags(state_dict, self.known.lags)
         if state_dict and self.frame is not None and self.frame.time_step is None and state_dict["time_step"] > 0:
             self.frame.time_step = state_dict["time_step"]

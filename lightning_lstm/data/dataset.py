@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from lightning_lstm.data.gaps import Gaps
 from lightning_lstm.data.known_future import KnownFutureInputs
 from lightning_lstm.data.scaling import transform
+from lightning_lstm.data.seasonal_lags import SeasonalBase
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.data.windows import WindowIndex
 
@@ -30,7 +31,9 @@ class WindowDataset(Dataset):
     ``with_targets`` is False: ``y`` (B, H, T) scaled targets, ``y_raw`` (B, H, T) targets on the original scale
     (never clipped), ``naive`` (B, H, T) the last observed target, ``seasonal_naive`` (B, H, T) the value one season
     earlier and ``seasonal_valid`` (B,) where that history exists. With ``known`` (known-future inputs) also
-    ``known`` (B, L + H, K): see :class:`~lightning_lstm.data.known_future.KnownFutureInputs`. With ``gaps`` that
+    ``known`` (B, L + H, K): see :class:`~lightning_lstm.data.known_future.KnownFutureInputs` (seasonal lags
+    included). With ``residual_season`` also ``seasonal_base`` (B, H, T): the target one season before each forecast
+    step, scaled as the inputs (the baseline of ``model.residual``, :mod:`.seasonal_lags`). With ``gaps`` that
     filled some target value also ``observed`` (B, H, T): False where the target was filled, not observed
     (:class:`~lightning_lstm.data.gaps.Gaps`), so losses and scores leave it out.
     """
@@ -52,6 +55,7 @@ class WindowDataset(Dataset):
         window_norm: WindowNorm = "none",
         known: KnownFutureInputs | None = None,
         gaps: Gaps | None = None,
+        residual_season: int | None = None,
     ) -> None:
         self.values = values
         self.known = known
@@ -65,6 +69,7 @@ class WindowDataset(Dataset):
         self.with_targets = with_targets
         self.season_length = season_length or None
         self.window_norm = window_norm
+        self.base = SeasonalBase(values, target_idx, residual_season, lookback, horizon) if residual_season else None
         self.low = stats.clip_low.astype(np.float32)  # (S, C)
         self.high = stats.clip_high.astype(np.float32)
         self.has_bounds = bool(np.isfinite(self.low).any() or np.isfinite(self.high).any())  # else clipping is a no-op
@@ -102,8 +107,14 @@ class WindowDataset(Dataset):
             "target_center": torch.from_numpy(np.ascontiguousarray(center[:, 0, self.targets])),  # (B, T)
             "target_scale": torch.from_numpy(np.ascontiguousarray(scale[:, 0, self.targets])),
         }
+        target_center, target_scale = center[:, :, self.targets], scale[:, :, self.targets]  # (B, 1, T)
         if self.known is not None:
-            batch["known"] = torch.from_numpy(self.known.batch(block, starts, series))  # (B, L + H, K)
+            known = self.known.batch(block, starts, series, target_center, target_scale)
+            batch["known"] = torch.from_numpy(known)  # (B, L + H, K)
+        if self.base is not None:
+            bounds = (low[:, :, self.targets], high[:, :, self.targets]) if self.clip_inputs and self.has_bounds else ()
+            base = self.base.batch(starts, *(bounds or (None, None)), target_center, target_scale)
+            batch["seasonal_base"] = torch.from_numpy(base)  # (B, H, T)
         if self.with_targets:
             raw = block[:, self.lookback :, :]  # (B, H, C)
             clipped = np.minimum(np.maximum(raw, low), high) if self.clip_targets and self.has_bounds else raw

@@ -4,7 +4,8 @@ gathered there by index, in exactly the order of the DataLoader path (no collati
 The training DataLoader is still built (its sampler decides the order) but never iterated: each epoch's window numbers
 go to the device once, and every batch is one gather of ``(B, L + H, C)`` rows, clipped and scaled there with the same
 float32 operations as :class:`~.dataset.WindowDataset`, so the batches are bit-identical on the CPU. A batch carries
-what ``training_step`` reads (not the baselines, which only evaluation reads).
+what ``training_step`` reads (not the baselines, which only evaluation reads; ``seasonal_base`` where
+``model.residual`` needs it).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class DeviceWindows:
         if dataset.known is not None:
             raise ValueError(
                 "data.device_resident does not serve known-future inputs yet: set it to false, or "
-                "drop data.known_future_columns / data.calendar"
+                "drop data.known_future_columns / data.calendar / data.seasonal_lags"
             )
         self.loader, self.dataset, self.device = loader, dataset, torch.device(device)
         self.batch_size, self.sampler, self.batch_sampler = loader.batch_size, loader.sampler, loader.batch_sampler
@@ -58,6 +59,7 @@ class DeviceWindows:
             "features": columns(ds.features), "targets": columns(ds.targets),
             # (rows, T) bool, False where a target was filled (data.missing): the loss leaves those out
             "observed": None if ds.gaps is None else put(ds.gaps.observed(np.arange(len(ds.values)), ds.target_list)),
+            "base_offsets": None if ds.base is None else put(ds.base.offsets),  # (H,) seasonal_base rows
         }  # fmt: skip
 
     def gather(self, windows: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -87,6 +89,11 @@ class DeviceWindows:
             "target_center": center[:, 0, targets].contiguous(),  # (B, T)
             "target_scale": scale[:, 0, targets].contiguous(),
         }
+        if t["base_offsets"] is not None:  # as SeasonalBase.batch: clipped like the inputs, scaled like the targets
+            base = t["values"][starts[:, None] + t["base_offsets"]][:, :, targets]  # (B, H, T)
+            if ds.clip_inputs and ds.has_bounds:
+                base = torch.minimum(torch.maximum(base, low[:, :, targets]), high[:, :, targets])
+            batch["seasonal_base"] = transform(base, center[:, :, targets], scale[:, :, targets]).contiguous()
         if t["observed"] is not None:
             batch["observed"] = t["observed"][starts[:, None] + t["offsets"][ds.lookback :]]  # (B, H, T)
         return batch

@@ -5,6 +5,9 @@ stored in the checkpoint), then the calendar pairs.
 
 In ``predict_mode: forecast`` the horizon's values come from **future rows** of the predict file (README, "Known-future
 inputs"): every series' trailing rows without a target value, kept out of training, splits and filling.
+
+``data.seasonal_lags`` add one more input per lag and target, after the calendar pairs: the scaled target one lag
+earlier (:mod:`.seasonal_lags`), built from the series itself, so they need no future rows either.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from lightning_lstm.data.calendar import CalendarFeature, calendar_features, che
 from lightning_lstm.data.column_stats import CHUNK_ROWS
 from lightning_lstm.data.frame import SeriesFrame
 from lightning_lstm.data.scaling import transform
+from lightning_lstm.data.seasonal_lags import SeasonalLags, check_seasonal_lags
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.data.windows import WindowIndex
 
@@ -33,12 +37,22 @@ class KnownFuture:
         columns: ``data.known_future_columns``.
         target_columns: ``data.target_columns`` (a known-future column cannot be one).
         feature_columns: ``data.feature_columns`` as given (``None``: the targets).
+        seasonal_lags: ``data.seasonal_lags`` (each >= ``horizon``).
+        horizon: ``data.horizon``.
     """
 
     def __init__(
-        self, calendar: list[str], columns: list[str], target_columns: list[str], feature_columns: list[str] | None
+        self,
+        calendar: list[str],
+        columns: list[str],
+        target_columns: list[str],
+        feature_columns: list[str] | None,
+        seasonal_lags: list[int] = [],
+        horizon: int = 1,
     ) -> None:
         check_calendar(calendar)
+        self.lags = check_seasonal_lags(list(seasonal_lags), horizon)
+        self.num_targets = len(target_columns)
         if len(set(columns)) != len(columns):
             raise ValueError(f"data.known_future_columns lists a column twice: {columns}")
         for column in columns:
@@ -58,27 +72,43 @@ class KnownFuture:
 
     @property
     def size(self) -> int:
-        """Known-future inputs per step ``K``: one per known-future column, two (sin, cos) per calendar feature."""
-        return len(self.columns) + 2 * len(self.calendar)
+        """Known-future inputs per step ``K``: one per known-future column, two (sin, cos) per calendar feature, one
+        per seasonal lag and target."""
+        return len(self.columns) + 2 * len(self.calendar) + len(self.lags) * self.num_targets
 
-    def settings(self) -> dict[str, list[str]]:
+    @property
+    def history(self) -> int:
+        """Rows a window reads before its lookback: the longest seasonal lag (0 without)."""
+        return max(self.lags, default=0)
+
+    def settings(self) -> dict[str, list]:
         """The checkpoint's record of these options (restoring checks them)."""
-        return {"known_future_columns": list(self.columns), "calendar": list(self.calendar)}
+        return {"known_future_columns": list(self.columns), "calendar": list(self.calendar), "seasonal_lags": self.lags}
 
     def take_future_rows(self, frame: SeriesFrame, target_columns: list[str]) -> SeriesFrame:
-        """With known-future inputs on, ``frame`` without its future rows (kept in ``self.future``); else ``frame``."""
-        if self.size:
+        """With known-future columns or the calendar on, ``frame`` without its future rows (kept in ``self.future``);
+        else ``frame`` (seasonal lags alone read no future rows)."""
+        if self.columns or self.calendar:
             frame, self.future = split_future_rows(frame, frame.column_index(target_columns))
         return frame
 
     def inputs(
-        self, frame: SeriesFrame, stats: FittedStatistics, index: WindowIndex, forecast: bool, *window: int, clip: bool
+        self,
+        frame: SeriesFrame,
+        stats: FittedStatistics,
+        index: WindowIndex,
+        forecast: bool,
+        *window: int,
+        clip: bool,
+        target_columns: list[str],
     ) -> KnownFutureInputs | None:
         """The known-future block of ``index``'s windows (``window``: lookback, horizon); ``None`` when off."""
         if not self.size:
             return None
         forecast_series = index.series if forecast else None
-        return KnownFutureInputs(frame, stats, self.columns, self.calendar, *window, clip, self.future, forecast_series)
+        lags = SeasonalLags(frame.values, frame.column_index(target_columns), self.lags, *window) if self.lags else None
+        inputs = (frame, stats, self.columns, self.calendar, *window, clip, self.future, forecast_series)
+        return KnownFutureInputs(*inputs, lags=lags, target_idx=frame.column_index(target_columns))
 
 
 @dataclass
@@ -129,7 +159,8 @@ def split_future_rows(frame: SeriesFrame, target_idx: list[int]) -> tuple[Series
 
 
 class KnownFutureInputs:
-    """The ``(B, L + H, K)`` known-future block of windows: scaled known-future columns, then calendar sin/cos pairs.
+    """The ``(B, L + H, K)`` known-future block of windows: scaled known-future columns, calendar sin/cos pairs, then
+    seasonal lags.
 
     Args:
         frame: the series (without future rows).
@@ -141,6 +172,8 @@ class KnownFutureInputs:
         clip: clip the known-future columns to their training bounds (as the model saw in training).
         future: the future rows; read only for ``forecast`` windows.
         forecast_series: series with a forecast window (``None``: windows with targets, their horizon in the frame).
+        lags: the seasonal lags (``None``: none).
+        target_idx: the target columns (clip bounds of the lags).
     """
 
     def __init__(
@@ -154,6 +187,8 @@ class KnownFutureInputs:
         clip: bool,
         future: FutureRows | None = None,
         forecast_series: np.ndarray | None = None,
+        lags: SeasonalLags | None = None,
+        target_idx: list[int] = [],
     ) -> None:
         if calendar and not frame.is_datetime:
             raise ValueError(
@@ -166,6 +201,9 @@ class KnownFutureInputs:
         self.columns = list(columns)
         self.center, self.scale = (a[:, self.idx].astype(np.float32) for a in (stats.center, stats.scale))  # (S, Kc)
         self.low, self.high = (a[:, self.idx].astype(np.float32) for a in (stats.clip_low, stats.clip_high))
+        self.lags = lags
+        bounds = (stats.clip_low, stats.clip_high)
+        self.target_low, self.target_high = (a[:, target_idx].astype(np.float32) for a in bounds)  # (S, T)
         self.forecast = forecast_series is not None
         if self.forecast:
             self.future_times, self.future_values = self._future_horizon(future, forecast_series)  # (S, H), (S, H, C)
@@ -201,9 +239,25 @@ class KnownFutureInputs:
                 )
         return times, values
 
-    def batch(self, block: np.ndarray, starts: np.ndarray, series: np.ndarray) -> np.ndarray:
+    def batch(
+        self,
+        block: np.ndarray,
+        starts: np.ndarray,
+        series: np.ndarray,
+        target_center: np.ndarray | None = None,
+        target_scale: np.ndarray | None = None,
+    ) -> np.ndarray:
         """``block`` ``(B, W, C)`` raw rows of the windows (``W = L + H``, or ``L`` for forecast windows) ->
-        ``(B, L + H, K)`` float32 known-future inputs."""
+        ``(B, L + H, K)`` float32 known-future inputs. With seasonal lags, ``target_center`` / ``target_scale``
+        ``(B, 1, T)`` scale them as the window's targets are (shifted by its level under ``window_norm: last``)."""
+        parts = [self._file_and_calendar(block, starts, series)]  # (B, L + H, Kc + 2k)
+        if self.lags is not None:
+            clip = (self.target_low[series][:, None], self.target_high[series][:, None]) if self.clip else (None, None)
+            parts.append(self.lags.batch(starts, *clip, target_center, target_scale))  # (B, L + H, n_lags * T)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)  # (B, L + H, K)
+
+    def _file_and_calendar(self, block: np.ndarray, starts: np.ndarray, series: np.ndarray) -> np.ndarray:
+        """The known-future columns and calendar pairs: ``(B, L + H, Kc + 2k)``."""
         L, H = self.lookback, self.horizon
         known = block[:, :, self.idx]  # (B, W, Kc)
         if self.forecast:

@@ -71,6 +71,7 @@ def build_window_index(
     horizon: int,
     stride: int,
     finite: np.ndarray | None = None,
+    history: int = 0,
 ) -> WindowIndex:
     """Windows whose targets lie wholly inside ``target_spans[s]`` and whose inputs stay inside series ``s``.
 
@@ -81,7 +82,10 @@ def build_window_index(
         horizon: target steps ``H``.
         stride: steps between consecutive window starts (counted from the split's first window).
         finite: ``(N,)`` rows free of missing values; windows touching any other row are skipped (``missing: drop``).
+        history: rows a window reads before its lookback (``max(data.seasonal_lags)``), inside its series and
+            free of missing values too; windows without them are skipped.
     """
+    lookback += history  # a window reads [start - history, start + lookback + horizon): index that, then shift
     width = lookback + horizon
     first, count, series = [], [], []
     for s, (lo, hi) in enumerate(target_spans):
@@ -97,36 +101,45 @@ def build_window_index(
                 first.append(aligned)
                 count.append(n)
                 series.append(s)
-    return WindowIndex(
-        np.array(first, dtype=np.int64), np.array(count, dtype=np.int64), np.array(series, dtype=np.int64), stride
-    )
+    first = np.array(first, dtype=np.int64) + history
+    return WindowIndex(first, np.array(count, dtype=np.int64), np.array(series, dtype=np.int64), stride)
 
 
-def last_windows(offsets: np.ndarray, lookback: int, finite: np.ndarray | None = None) -> WindowIndex:
+def last_windows(offsets: np.ndarray, lookback: int, finite: np.ndarray | None = None, history: int = 0) -> WindowIndex:
     """One input window per series ending at its last row (forecasting the steps after the data).
 
-    A series shorter than ``lookback``, or (with ``finite``, ``missing: drop``) whose last ``lookback`` rows touch a
-    missing value, gets no forecast window.
+    A series shorter than ``lookback + history``, or (with ``finite``, ``missing: drop``) whose last
+    ``lookback + history`` rows touch a missing value, gets no forecast window.
     """
-    lengths = np.diff(offsets)
-    keep = np.flatnonzero(lengths >= lookback)
+    lengths, need = np.diff(offsets), lookback + history
+    keep = np.flatnonzero(lengths >= need)
     if finite is not None:
-        keep = np.array([s for s in keep if finite[offsets[s + 1] - lookback : offsets[s + 1]].all()], dtype=np.int64)
+        keep = np.array([s for s in keep if finite[offsets[s + 1] - need : offsets[s + 1]].all()], dtype=np.int64)
     return WindowIndex(
         (offsets[1:][keep] - lookback).astype(np.int64), np.ones(len(keep), dtype=np.int64), keep.astype(np.int64), 1
     )
 
 
 def check_predict_windows(
-    frame: SeriesFrame, spans: Spans, split: str, lookback: int, horizon: int, finite: np.ndarray | None
+    frame: SeriesFrame,
+    spans: Spans,
+    split: str,
+    lookback: int,
+    horizon: int,
+    finite: np.ndarray | None,
+    history: int = 0,
 ) -> None:
     """``predict`` needs a window of ``split`` (``forecast`` or a backtest's): none is a ValueError naming the file, its
-    rows and the lookback, so predict never ends without writing; series left without one are named in a warning."""
-    index, forecast = split_windows(frame, spans, split, lookback, horizon, 1, finite), split == "forecast"
-    lengths = np.diff(frame.offsets)
-    need = lookback if forecast else lookback + horizon
+    rows and the lookback (and ``history``, the rows ``data.seasonal_lags`` read before it), so predict never ends
+    without writing; series left without one are named in a warning."""
+    index = split_windows(frame, spans, split, lookback, horizon, 1, finite, history)
+    forecast, lengths = split == "forecast", np.diff(frame.offsets)
+    need = history + (lookback if forecast else lookback + horizon)
     short = int((lengths < need).sum())
-    what = f"its last data.lookback = {lookback} rows" if forecast else f"lookback + horizon = {need} rows"
+    what = f"lookback + horizon = {lookback + horizon} rows"
+    what = f"its last data.lookback = {lookback} rows" if forecast else what
+    if history:
+        what = f"max(data.seasonal_lags) = {history} rows, then {what} ({need} rows)"
     if len(index) == 0:
         many = f" in {frame.num_series} series (the longest {int(lengths.max())} rows)" if frame.num_series > 1 else ""
         why = (
@@ -158,14 +171,15 @@ def split_windows(
     horizon: int,
     stride: int,
     finite: np.ndarray | None,
+    history: int = 0,
 ) -> WindowIndex:
     """The windows of ``split``: ``train``, ``val``, ``test`` (targets inside ``spans[split]``), ``all`` or
     ``forecast`` (the last ``lookback`` rows of each series), every ``stride`` steps, skipping those touching a row
-    outside ``finite``."""
+    outside ``finite`` or without ``history`` rows of their series before the lookback."""
     if split == "forecast":
-        return last_windows(frame.offsets, lookback, finite)
+        return last_windows(frame.offsets, lookback, finite, history)
     targets = [(int(a), int(b)) for a, b in pairwise(frame.offsets)] if split == "all" else spans[split]
-    return build_window_index(targets, frame.offsets[:-1], lookback, horizon, stride, finite)
+    return build_window_index(targets, frame.offsets[:-1], lookback, horizon, stride, finite, history)
 
 
 @dataclass
@@ -188,12 +202,23 @@ class SplitWindows:
 
     @classmethod
     def build(
-        cls, frame: SeriesFrame, spans: Spans, lookback: int, horizon: int, train_stride: int, finite: np.ndarray | None
+        cls,
+        frame: SeriesFrame,
+        spans: Spans,
+        lookback: int,
+        horizon: int,
+        train_stride: int,
+        finite: np.ndarray | None,
+        history: int = 0,
     ) -> SplitWindows:
-        """The windows of every split of ``spans``, skipping those touching a row outside ``finite``."""
+        """The windows of every split of ``spans``, skipping those touching a row outside ``finite`` or without
+        ``history`` rows before their lookback (``every`` counts those without the history as skipped too)."""
         kept, every = {}, {}
         for split in spans:
             sizes = (lookback, horizon, cls.default_stride(split, train_stride))
-            kept[split] = split_windows(frame, spans, split, *sizes, finite)
-            every[split] = len(kept[split]) if finite is None else len(split_windows(frame, spans, split, *sizes, None))
+            kept[split] = split_windows(frame, spans, split, *sizes, finite, history)
+            if finite is None and not history:
+                every[split] = len(kept[split])
+            else:
+                every[split] = len(split_windows(frame, spans, split, *sizes, None))
         return cls(kept, every)

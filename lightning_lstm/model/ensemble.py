@@ -3,7 +3,8 @@ several seeds"): the written forecast is the members' mean on the original scale
 so it equals the mean in scaled units).
 
 Members may differ in width, depth, head or training recipe, but must read the same inputs and forecast the same
-steps (``input_size``, ``num_targets``, ``horizon``, ``future_size``), and must have been trained on the same data:
+steps the same way (``input_size``, ``num_targets``, ``horizon``, ``future_size``, ``quantiles``, ``residual``), and
+must have been trained on the same data:
 their stored scaling and clip bounds must equal those the batches were built with.
 """
 
@@ -15,8 +16,10 @@ from pathlib import Path
 import torch
 
 from lightning_lstm.model.regressor import LSTMRegressor
+from lightning_lstm.model.residual import add_seasonal_base
 
-SAME_SHAPE = ("input_size", "num_targets", "horizon", "future_size")
+SAME_SHAPE = ("input_size", "num_targets", "horizon", "future_size", "quantiles", "residual")
+DEFAULTS = {"future_size": 0, "quantiles": None, "residual": "none"}  # absent in older checkpoints
 NET_KEYS = ("hidden_size", "num_layers", "dropout", "bidirectional", "head")
 
 
@@ -52,9 +55,9 @@ def load_member(path: str, hparams: dict, data_state: dict | None = None) -> LST
     """
     checkpoint = _read(path)
     hp = dict(checkpoint.get("hyper_parameters", {}))
-    hp.setdefault("future_size", 0)  # checkpoints written before known-future inputs
+    hp = {**DEFAULTS, **hp}  # checkpoints written before these options
     for key in SAME_SHAPE:
-        if hp.get(key) != hparams.get(key, 0 if key == "future_size" else None):
+        if hp.get(key) != hparams.get(key, DEFAULTS.get(key)):
             raise ValueError(
                 f"predictions.ensemble: {path} has model.{key} = {hp.get(key)}, the predicting model "
                 f"{hparams.get(key)}; members must read the same inputs and forecast the same steps"
@@ -70,6 +73,7 @@ def load_member(path: str, hparams: dict, data_state: dict | None = None) -> LST
         hp["num_targets"],
         hp["horizon"],
         future_size=hp["future_size"],
+        quantiles=hp["quantiles"],
         **{key: hp[key] for key in NET_KEYS if key in hp},
     )
     prefix = "net."
@@ -78,9 +82,18 @@ def load_member(path: str, hparams: dict, data_state: dict | None = None) -> LST
 
 
 def ensemble_mean(
-    first: torch.Tensor, members: list[LSTMRegressor], x: torch.Tensor, known: torch.Tensor | None = None
+    first: torch.Tensor,
+    members: list[LSTMRegressor],
+    x: torch.Tensor,
+    known: torch.Tensor | None = None,
+    seasonal_base: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean of ``first`` (B, H, T) and each member's forecast of ``x`` (B, L, F) / ``known`` -> (B, H, T)."""
+    """Mean of ``first`` (B, H, T) and each member's forecast of ``x`` (B, L, F) / ``known`` -> (B, H, T); the same
+    for quantiles (B, H, T, Q), whose mean never crosses either. With ``model.residual`` the members' outputs are
+    corrections: ``seasonal_base`` (B, H, T) is added to each (``first`` holds it already)."""
     if not members:
         return first
-    return torch.stack([first] + [member(x, known) for member in members]).mean(dim=0)  # (M, B, H, T) -> (B, H, T)
+    forecasts = [member(x, known) for member in members]
+    if seasonal_base is not None:
+        forecasts = [add_seasonal_base(forecast, seasonal_base) for forecast in forecasts]
+    return torch.stack([first, *forecasts]).mean(dim=0)  # (M, B, H, T[, Q]) -> (B, H, T[, Q])

@@ -1,6 +1,7 @@
 """The LightningModule: loss, metrics on the original scale, optimizer and scheduler wiring, gradient-norm logging.
 
-Run: ``python -m lightning_lstm fit --config configs/default.yaml``.
+Run: ``python -m lightning_lstm fit --config configs/default.yaml``; quantiles and a residual over the seasonal naive:
+``... --data.seasonal_lags '[24, 168]' --model.residual seasonal_naive --model.quantiles '[0.1, 0.5, 0.9]'``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from lightning_lstm.model.metrics import (
     window_losses,
 )
 from lightning_lstm.model.param_groups import weight_decay_groups
+from lightning_lstm.model.quantiles import MEDIAN, PinballLoss, QuantileScores, quantile_label
 from lightning_lstm.model.regressor import Head, LSTMRegressor
+from lightning_lstm.model.residual import RESIDUALS, Residual, add_seasonal_base
 
 Loss = Literal["mse", "huber", "l1"]
 LOSSES = get_args(Loss)
@@ -68,6 +71,13 @@ class LSTMForecaster(pl.LightningModule):
         head: ``linear`` or ``mlp`` head on the last time step's hidden state.
         loss: training loss on scaled targets: ``mse``, ``huber`` or ``l1``.
         huber_delta: the Huber loss's switch point (in scaled units).
+        quantiles: quantile levels to forecast, increasing, 0.5 among them (e.g. ``[0.1, 0.5, 0.9]``): the loss is
+            then the pinball loss (``model.loss`` is not used), the median is the point forecast every metric reads,
+            ``predict`` writes ``<target>_q10`` ... beside it and ``test/`` logs ``pinball`` and ``coverage_80``
+            (each central interval). ``null``: a point forecast.
+        residual: ``seasonal_naive``: the network predicts the correction to the value one season earlier (the first
+            of ``data.seasonal_lags`` >= the horizon, else ``data.season_length``), added on the scaled data;
+            ``none``: the network predicts the targets.
         optimizer: optimizer class and arguments; biases and norm weights get no weight decay.
         scheduler: learning-rate scheduler (``null`` for none); ReduceLROnPlateau watches ``scheduler_monitor``.
         scheduler_monitor: the logged metric ReduceLROnPlateau follows; ``train/loss_epoch`` when there is no
@@ -87,6 +97,8 @@ class LSTMForecaster(pl.LightningModule):
         head: Head = "linear",
         loss: Loss = "mse",
         huber_delta: float = 1.0,
+        quantiles: list[float] | None = None,
+        residual: Residual = "none",
         optimizer: OptimizerCallable = torch.optim.AdamW,
         scheduler: LRSchedulerCallable | None = torch.optim.lr_scheduler.ReduceLROnPlateau,
         scheduler_monitor: str = "val/loss",
@@ -96,16 +108,20 @@ class LSTMForecaster(pl.LightningModule):
             raise ValueError(f"model.loss must be one of {list(LOSSES)}, got {loss!r}")
         if huber_delta <= 0:
             raise ValueError(f"model.huber_delta must be > 0, got {huber_delta}")
+        if residual not in RESIDUALS:
+            raise ValueError(f"model.residual must be one of {list(RESIDUALS)}, got {residual!r}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.net = LSTMRegressor(
-            input_size, num_targets, horizon, hidden_size, num_layers, dropout, bidirectional, head, future_size
-        )
+        net_args = (hidden_size, num_layers, dropout, bidirectional, head, future_size, quantiles)
+        self.net = LSTMRegressor(input_size, num_targets, horizon, *net_args)
+        self.quantiles = self.net.quantiles  # checked levels, or None
         self.ensemble_members: list[LSTMRegressor] = []  # predict only: see add_ensemble_members
         self.loss_fn = {
             "mse": nn.MSELoss(reduction="none"),
             "huber": nn.HuberLoss(reduction="none", delta=huber_delta),
             "l1": nn.L1Loss(reduction="none"),
         }[loss]
+        if self.quantiles is not None:  # (B, H, T, Q) -> (B, H, T) element losses, as the point losses give
+            self.loss_fn = PinballLoss(self.quantiles)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.val_loss = MeanMetric()  # per-window means, exact across ranks with unequal window counts
@@ -113,6 +129,7 @@ class LSTMForecaster(pl.LightningModule):
         self.val_metrics = forecast_metrics("val/")
         self.test_metrics = forecast_metrics("test/")
         self.test_baselines = BaselineComparison(horizon)
+        self.test_quantiles = QuantileScores(self.quantiles) if self.quantiles else None
         # hp_metric's best val/loss. Not ModelCheckpoint.best_model_score: that follows checkpoint.monitor (any metric;
         # train/loss_epoch without validation) and exists only with checkpointing on.
         self.best_val_loss = float("inf")
@@ -121,20 +138,35 @@ class LSTMForecaster(pl.LightningModule):
         # The epoch's summed training loss (on the device: no host sync per step) and window count.
         self._epoch_loss: tuple[torch.Tensor | float, torch.Tensor | int] = (0.0, 0)
 
-    def forward(self, x: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(x, known)  # (B, L, F), known (B, L + H, K) -> (B, H, T), scaled units
+    def forward(
+        self, x: torch.Tensor, known: torch.Tensor | None = None, seasonal_base: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, L, F), known (B, L + H, K), seasonal_base (B, H, T) -> (B, H, T), or (B, H, T, Q); scaled units."""
+        output = self.net(x, known)
+        return output if self.hparams.get("residual", "none") == "none" else add_seasonal_base(output, seasonal_base)
 
-    @staticmethod
-    def inputs(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        """``forward``'s arguments from a batch: ``(x,)``, or ``(x, known)`` with known-future inputs."""
+    def inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, ...]:
+        """``forward``'s arguments from a batch: ``(x,)``, ``(x, known)`` with known-future inputs, and
+        ``(x, known or None, seasonal_base)`` with ``model.residual``."""
+        if self.hparams.get("residual", "none") != "none":
+            return batch["x"], batch.get("known"), batch.get("seasonal_base")
         return (batch["x"], batch["known"]) if "known" in batch else (batch["x"],)
+
+    def point(self, prediction: torch.Tensor) -> torch.Tensor:
+        """The point forecast: the median ``(B, H, T)`` of ``(B, H, T, Q)`` quantiles, or the prediction itself."""
+        return prediction if self.quantiles is None else prediction[..., self.quantiles.index(MEDIAN)]
+
+    def setup(self, stage: str) -> None:
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        if self.hparams.get("residual", "none") != "none" and hasattr(datamodule, "residual_season"):
+            datamodule.residual_season(required=True)  # no season: refused before training, not at the first batch
 
     def _shared_step(
         self, batch: dict[str, torch.Tensor], stage: str
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | int]:
         """Loss, prediction and the windows they average. Filled targets (``observed`` False) are no observations:
         the loss leaves them out too, so the model never learns a fill's straight line (its inputs keep the fill)."""
-        prediction = self(*self.inputs(batch))  # (B, H, T)
+        prediction = self(*self.inputs(batch))  # (B, H, T), or (B, H, T, Q) quantiles
         per_window, weight = window_losses(self.loss_fn(prediction, batch["y"]), batch.get("observed"))  # (B,)
         loss = per_window.mean() if weight is None else (per_window * weight).sum() / weight.sum().clamp(min=1)
         windows = len(per_window) if weight is None else weight.sum().detach()  # those with an observed target
@@ -152,7 +184,11 @@ class LSTMForecaster(pl.LightningModule):
 
     @staticmethod
     def to_original_scale(prediction: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Scaled (B, H, T) outputs back to the data's units with each window's target statistics."""
+        """Scaled (B, H, T) outputs, or (B, H, T, Q) quantiles, back to the data's units with each window's target
+        statistics."""
+        if prediction.dim() == 4:
+            center, scale = batch["target_center"][:, None, :, None], batch["target_scale"][:, None, :, None]
+            return scaling.inverse(prediction, center, scale)  # (B, H, T, Q)
         return scaling.to_original_scale(prediction, batch)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -170,7 +206,7 @@ class LSTMForecaster(pl.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, prediction, windows = self._shared_step(batch, "val")
         self.val_loss.update(loss, weight=windows)
-        forecast, observed = self.to_original_scale(prediction, batch), batch.get("observed")
+        forecast, observed = self.to_original_scale(self.point(prediction), batch), batch.get("observed")
         self.val_metrics.update(*observed_values(forecast, batch["y_raw"], observed))
 
     def on_validation_epoch_end(self) -> None:
@@ -184,7 +220,10 @@ class LSTMForecaster(pl.LightningModule):
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, prediction, windows = self._shared_step(batch, "test")
-        forecast = self.to_original_scale(prediction, batch)
+        forecast = self.to_original_scale(self.point(prediction), batch)  # (B, H, T)
+        if self.test_quantiles is not None:
+            quantiles = self.to_original_scale(prediction, batch)  # (B, H, T, Q)
+            self.test_quantiles.update(quantiles, batch["y_raw"], batch.get("observed"))
         self.test_loss.update(loss, weight=windows)
         self.test_metrics.update(*observed_values(forecast, batch["y_raw"], batch.get("observed")))
         self.test_baselines.update(forecast, batch)
@@ -195,6 +234,9 @@ class LSTMForecaster(pl.LightningModule):
         # Ratios of synced MAEs under data-dependent keys: no single Metric object, so computed and reset here.
         self.log_dict(self.test_baselines.compute("test/"))
         self.test_baselines.reset()
+        if self.test_quantiles is not None:  # test/pinball (original scale) and test/coverage_<percent>
+            self.log_dict({f"test/{key}": value for key, value in self.test_quantiles.compute().items()})
+            self.test_quantiles.reset()
 
     def add_ensemble_members(self, checkpoints: list[str], data_state: dict | None = None) -> None:
         """Average ``predict`` forecasts with the networks of these checkpoints (:mod:`.ensemble`; other seeds)."""
@@ -202,9 +244,15 @@ class LSTMForecaster(pl.LightningModule):
         self.ensemble_members = [member.to(self.device) for member in members]
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        """``window_id``, ``forecast`` (B, H, T) on the original scale (the median with quantiles), one
+        ``forecast_q10`` ... (B, H, T) per quantile level, and ``truth`` in backtests."""
         inputs = self.inputs(batch)
-        prediction = ensemble_mean(self(*inputs), self.ensemble_members, *inputs)  # (B, H, T)
-        output = {"window_id": batch["window_id"], "forecast": self.to_original_scale(prediction, batch)}
+        prediction = ensemble_mean(self(*inputs), self.ensemble_members, *inputs)  # (B, H, T[, Q])
+        output = {"window_id": batch["window_id"], "forecast": self.to_original_scale(self.point(prediction), batch)}
+        if self.quantiles is not None:
+            quantiles = self.to_original_scale(prediction, batch)  # (B, H, T, Q)
+            for q, level in enumerate(self.quantiles):
+                output[f"forecast_{quantile_label(level)}"] = quantiles[..., q]
         if "y_raw" in batch:
             output["truth"] = observed_truth(batch["y_raw"], batch.get("observed"))  # filled values: NaN
         return output

@@ -3,6 +3,9 @@
 Known-future inputs (``future_size`` K > 0: calendar features, planned events, forecasts of temperature) are read
 twice: the encoder LSTM reads them beside the past features for the lookback steps, and the head reads the horizon's
 values beside the LSTM's last hidden state, so each forecast step sees what is known about it.
+
+With ``quantiles`` the head emits one value per level and the outputs are non-crossing quantiles ``(B, H, T, Q)``
+(:func:`~lightning_lstm.model.quantiles.non_crossing`); without, the point forecast ``(B, H, T)``.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from typing import Literal, get_args
 import torch
 from torch import nn
 
+from lightning_lstm.model.quantiles import MEDIAN, check_quantiles, non_crossing
+
 Head = Literal["linear", "mlp"]
 HEADS = get_args(Head)
 
 
 class LSTMRegressor(nn.Module):
-    """LSTM over ``(B, L, F)`` inputs; a head reads the last time step's hidden state and emits ``(B, H, T)``.
+    """LSTM over ``(B, L, F)`` inputs; a head reads the last time step's hidden state and emits ``(B, H, T)``, or
+    ``(B, H, T, Q)`` increasing quantiles with ``quantiles``.
 
     With ``future_size`` K the forward pass also takes ``known`` ``(B, L + H, K)``: the LSTM reads ``F + K`` features
     per step and the head the hidden state plus the ``H * K`` known-future values of the horizon.
@@ -32,6 +38,7 @@ class LSTMRegressor(nn.Module):
         bidirectional: also read the window backwards.
         head: ``linear``, or ``mlp`` (one hidden layer of ``hidden_size`` with GELU).
         future_size: known-future inputs per step ``K`` (0: none, the model reads ``x`` alone).
+        quantiles: increasing levels with 0.5 among them (``None``: a point forecast).
     """
 
     def __init__(
@@ -45,6 +52,7 @@ class LSTMRegressor(nn.Module):
         bidirectional: bool = False,
         head: Head = "linear",
         future_size: int = 0,
+        quantiles: list[float] | None = None,
     ) -> None:
         super().__init__()
         for key, value in (
@@ -63,6 +71,8 @@ class LSTMRegressor(nn.Module):
         if head not in HEADS:
             raise ValueError(f"model.head must be one of {list(HEADS)}, got {head!r}")
         self.horizon, self.num_targets, self.future_size = horizon, num_targets, future_size
+        self.quantiles = check_quantiles(quantiles)
+        self.median_index = self.quantiles.index(MEDIAN) if self.quantiles else None
         self.lstm = nn.LSTM(
             input_size + future_size,
             hidden_size,
@@ -73,7 +83,7 @@ class LSTMRegressor(nn.Module):
         )
         self.directions = 2 if bidirectional else 1
         features = hidden_size * self.directions + horizon * future_size
-        outputs = horizon * num_targets
+        outputs = horizon * num_targets * (len(self.quantiles) if self.quantiles else 1)
         if head == "linear":
             self.head = nn.Linear(features, outputs)
         else:
@@ -82,7 +92,7 @@ class LSTMRegressor(nn.Module):
             )
 
     def forward(self, x: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
-        """``x`` (B, L, F) and, with ``future_size``, ``known`` (B, L + H, K) -> (B, H, T)."""
+        """``x`` (B, L, F) and, with ``future_size``, ``known`` (B, L + H, K) -> (B, H, T), or (B, H, T, Q)."""
         lookback = x.shape[1]
         if self.future_size:
             if known is None or known.shape[1:] != (lookback + self.horizon, self.future_size):
@@ -97,4 +107,7 @@ class LSTMRegressor(nn.Module):
         last = last.transpose(0, 1).reshape(x.shape[0], -1)  # (B, directions * hidden)
         if self.future_size:
             last = torch.cat([last, known[:, lookback:].flatten(1)], dim=1)  # (B, D) + (B, H * K) -> (B, D + H * K)
-        return self.head(last).view(-1, self.horizon, self.num_targets)  # (B, H, T)
+        if self.quantiles is None:
+            return self.head(last).view(-1, self.horizon, self.num_targets)  # (B, H, T)
+        raw = self.head(last).view(-1, self.horizon, self.num_targets, len(self.quantiles))  # (B, H, T, Q)
+        return non_crossing(raw, self.median_index)

@@ -18,6 +18,7 @@ from lightning_lstm.callbacks import ForecastWriter
 from lightning_lstm.callbacks.prediction_writer import write_table
 from lightning_lstm.checkpoint_io import CheckpointWriteError
 from lightning_lstm.cli import build_cli
+from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.model.module import LSTMForecaster
 from tests.helpers import REPO, tmpfs, write_weekly_sine
 
@@ -216,3 +217,15 @@ def test_predict_onto_a_full_disk_fails_naming_the_file_and_the_key_and_writes_n
         for words in (str(out), "the disk is full", "predictions.output_path"):
             assert words in str(raised.value), (words, str(raised.value))
         assert os.listdir(disk) == ["filler"]
+
+
+def test_quantile_outputs_become_one_column_per_level_beside_each_target() -> None:
+    table = pd.DataFrame({"t": np.arange(60), "a": np.arange(60.0), "b": -np.arange(60.0)})
+    data = TimeSeriesDataModule(dataframe=table, time_column="t", target_columns=["a", "b"], lookback=4, horizon=2)
+    data.setup("fit")
+    ids = torch.tensor([10, 20])
+    point = torch.arange(8.0).view(2, 2, 2)  # (B, H, T)
+    outputs = {"window_id": ids, "forecast": point, "forecast_q10": point - 1, "forecast_q90": point + 1}
+    written = ForecastWriter.build_table(data, {k: v.numpy() for k, v in outputs.items()})
+    assert list(written.columns)[5:] == ["a", "a_q10", "a_q90", "b", "b_q10", "b_q90"]
+    assert written["b_q90"].tolist() == (point[:, :, 1] + 1).flatten().tolist()
