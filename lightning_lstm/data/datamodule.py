@@ -170,6 +170,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self.stats: FittedStatistics | None = None
         self.gaps: Gaps | None = None  # the runs of missing values, filled or left missing
         self.restored = False  # statistics came from load_state_dict: setup never refits them
+        self.serves_seasonal_base = False  # batches carry seasonal_base (model.residual asks, see serve_seasonal_base)
 
     # Sizes the model needs, known from the config alone (no setup()): LightningCLI links them to the model.
     @property
@@ -240,6 +241,12 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         options = (self.known.lags, hp.horizon, self.season_length(), hp.lookback + self.known.history)
         return residual_season(*options, required=required)
 
+    def serve_seasonal_base(self) -> int:
+        """From now on batches carry ``seasonal_base`` (asked by ``model.residual: seasonal_naive`` at setup; no other
+        run pays for it); returns the season, or raises the ValueError of :meth:`residual_season`."""
+        self.serves_seasonal_base = True
+        return self.residual_season(required=True)
+
     def dataset(self, split: str, stride: int | None = None) -> WindowDataset:
         """The windows of ``split`` (every ``stride`` steps) with the fitted (or checkpoint-restored) statistics."""
         if self.stats is None:
@@ -269,7 +276,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             window_norm=hp.window_norm,
             known=known,
             gaps=self.gaps,
-            residual_season=self.residual_season(),
+            residual_season=self.residual_season() if self.serves_seasonal_base else None,
         )
 
     def _loader(self, split: str, mode: LoaderMode = "eval", stride: int | None = None) -> DataLoader:

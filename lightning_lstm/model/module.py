@@ -158,8 +158,8 @@ class LSTMForecaster(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         datamodule = self._trainer.datamodule if self._trainer is not None else None
-        if self.hparams.get("residual", "none") != "none" and hasattr(datamodule, "residual_season"):
-            datamodule.residual_season(required=True)  # no season: refused before training, not at the first batch
+        if self.hparams.get("residual", "none") != "none" and hasattr(datamodule, "serve_seasonal_base"):
+            datamodule.serve_seasonal_base()  # no season: refused before training, not at the first batch
 
     def _shared_step(
         self, batch: dict[str, torch.Tensor], stage: str

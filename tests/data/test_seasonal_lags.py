@@ -40,6 +40,8 @@ def fitted(table: pd.DataFrame | None = None, **options: object) -> TimeSeriesDa
 def test_lag_inputs_are_the_target_one_lag_earlier_for_lookback_and_horizon() -> None:
     dm = fitted(seasonal_lags=[4, 10], season_length=4, feature_columns=["y", "x"])
     assert dm.num_known_features == 2  # one per lag and target, linked to model.future_size
+    assert "seasonal_base" not in dm.dataset("train").__getitems__([0])  # only model.residual asks for it
+    assert dm.serve_seasonal_base() == 4
     train = dm.dataset("train")
     batch = train.__getitems__([0, 1])
     start = int(batch["window_id"][0])
@@ -54,6 +56,7 @@ def test_lag_inputs_are_the_target_one_lag_earlier_for_lookback_and_horizon() ->
 
 def test_lags_and_baseline_are_scaled_and_normalised_as_the_targets() -> None:
     dm = fitted(seasonal_lags=[3], scaler="standard", window_norm="last")
+    dm.serve_seasonal_base()
     batch = dm.dataset("val").__getitems__([0, 3])
     # The lag block and the baseline go back through the window's own target statistics to row numbers.
     lags = to_original_scale(batch["known"][:, LOOKBACK:, :], batch)  # horizon steps (B, H, 1)
@@ -83,6 +86,7 @@ def test_forecast_windows_read_the_lags_from_the_series_end() -> None:
     dm = TimeSeriesDataModule(dataframe=rows_table(), **OPTIONS, seasonal_lags=[4])
     dm.load_state_dict(trained.state_dict())
     dm.setup("predict")
+    dm.serve_seasonal_base()
     batch = dm.dataset("forecast").__getitems__([0])
     rows = ROWS - LOOKBACK + np.arange(LOOKBACK + HORIZON) - 4  # the horizon's lags: the last rows of the file
     np.testing.assert_array_equal(batch["known"][0, :, 0].numpy(), rows)
@@ -110,6 +114,7 @@ def test_residual_season_is_the_first_long_enough_lag_else_the_season_length() -
 
 def test_device_windows_serve_the_same_seasonal_base() -> None:
     dm = fitted(season_length=4, window_norm="last", scaler="standard", outliers="zscore")
+    dm.serve_seasonal_base()
     dataset = dm.dataset("train")
     loader = window_loader(
         dataset, None, "train", split="train", batch_size=8, num_workers=0, shuffle=False, drop_last=False,
