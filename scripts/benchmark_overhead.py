@@ -1,4 +1,4 @@
-"""Issue 16 (items 4-5): ``fit`` against a plain PyTorch loop and bare Lightning per step, at three shapes; peak RSS.
+"""``fit`` against a plain PyTorch loop and bare Lightning per step, at three shapes; peak RSS (issues 16 and 24).
 
     python scripts/benchmark_overhead.py --threads 1 --rounds 5   # the README table: about 9 minutes on 2 quiet cores
     python scripts/benchmark_overhead.py            # 3 rounds, all usable cores
@@ -35,6 +35,7 @@ from scripts import benchmark as base  # noqa: E402  (the children, re-shaped be
 SHAPES = {"b128": (128, 168, 64, 2), "b32": (32, 168, 64, 2), "tiny": (8, 8, 4, 1)}  # batch, lookback, hidden, layers
 HORIZON, LR, TEST_FRACTION = 24, 1e-3, 0.2
 HEAVY = ("pandas", "tensorboard", "scipy", "sklearn")
+FIT_OVER_BARE_MS = 0.3  # issue 24: the project's own host cost per step at the tiny shape, above bare Lightning
 
 
 def reshape(shape: str) -> None:
@@ -177,11 +178,17 @@ def run_child(args: argparse.Namespace) -> dict:
     return child_rss_stages(path, args.threads)
 
 
+def fit_minus_bare(runs: dict[str, list[dict]], steps: int) -> str:
+    """``fit - bare`` per step in ms (wall): the median over rounds of each round's difference, and its range."""
+    diffs = sorted(1000 * (f["epoch_s"] - b["epoch_s"]) / steps for f, b in zip(runs["fit"], runs["bare"], strict=True))
+    return f"{statistics.median(diffs):+.3f} ({diffs[0]:+.3f} to {diffs[-1]:+.3f})"
+
+
 def table(results: dict[str, dict[str, list[dict]]]) -> str:
     columns = ["shape", "arm", "ms/step (min-max)", "windows/s", "x plain", "CPU ms/step", "CPU x plain",
-               "fit - plain, CPU us/step", "peak RSS MiB"]  # fmt: skip
+               "fit - plain, CPU us/step", "fit - bare, ms/step (range over rounds)", "peak RSS MiB"]  # fmt: skip
     lines = ["| " + " | ".join(columns) + " |"]
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for shape, arms in results.items():
         batch, lookback, hidden, layers = SHAPES[shape]
         plain = statistics.median(r["epoch_s"] for r in arms["plain"])
@@ -192,11 +199,12 @@ def table(results: dict[str, dict[str, list[dict]]]) -> str:
             ms = [1000 * e / steps for e in epochs]
             cpu = statistics.median(r["cpu_s"] for r in runs)  # process CPU time: less sensitive to others' load
             extra = f"{1e6 * (cpu - plain_cpu) / steps:+,.0f}" if arm != "plain" else ""
+            versus_bare = fit_minus_bare(arms, steps) if arm == "fit" else ""
             lines.append(
                 f"| batch {batch}, lookback {lookback}, LSTM {hidden} x {layers} | {arm} | {statistics.median(ms):.1f} "
                 f"({min(ms):.1f}-{max(ms):.1f}) | {statistics.median(r['windows_per_s'] for r in runs):,.0f} "
                 f"| {statistics.median(epochs) / plain:.3f} | {1000 * cpu / steps:.2f} | {cpu / plain_cpu:.3f} "
-                f"| {extra} | {statistics.median(r['maxrss_mib'] for r in runs):.0f} |"
+                f"| {extra} | {versus_bare} | {statistics.median(r['maxrss_mib'] for r in runs):.0f} |"
             )
     return "\n".join(lines)
 
@@ -237,6 +245,12 @@ def main(argv: list[str] | None = None) -> None:
         rss = launch("rss", data, "b128", args)
     print(f"Machine: {base.machine()}.\n")
     print(table(results))
+    tiny = results["tiny"]
+    diffs = [1000 * (f["epoch_s"] - b["epoch_s"]) / -(-f["windows"] // SHAPES["tiny"][0])
+             for f, b in zip(tiny["fit"], tiny["bare"], strict=True)]  # fmt: skip
+    verdict = "met" if statistics.median(diffs) <= FIT_OVER_BARE_MS else "NOT MET (a regression, or a noisy machine)"
+    print(f"\nRegression guard (issue 24): tiny shape fit - bare = {statistics.median(diffs):+.3f} ms/step (median of "
+          f"{len(diffs)} rounds), goal <= {FIT_OVER_BARE_MS} ms: {verdict}")  # fmt: skip
     stages = rss["stages"]
     print("\n| fit, batch 128 | RSS MiB |\n|---|---:|")
     for label, grown in rss["imports"].items():

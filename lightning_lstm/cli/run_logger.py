@@ -13,9 +13,12 @@ step: ``purge_step``), ``validate``, ``test`` and ``predict`` write to ``<run>/v
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
+import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +27,14 @@ from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_lstm.callbacks.run_io import write_scalars
 from lightning_lstm.cli.checkpoints import global_step
 
 log = logging.getLogger(__name__)
+FLUSH_EVERY_S = 2.0
+"""Seconds between two flushes of the event file by :meth:`RunLogger.save` (Lightning asks at every logging step)."""
 
 
 class RunLogger(TensorBoardLogger):
@@ -43,6 +50,14 @@ class RunLogger(TensorBoardLogger):
         default_hp_metric: log a placeholder ``hp_metric`` with the hyperparameters.
         prefix: prefix of every metric name.
         sub_dir: sub-folder of the run folder for the event files.
+        max_queue: events queued for the writer thread before logging waits for it (TensorBoard's default is 10;
+            a logging step of this package writes about a dozen).
+
+    Lightning flushes the event file after every logging step, and a flush waits for TensorBoard's writer thread to
+    checksum every queued event in pure Python (~25 us a scalar): at a small model's logging step that cost more than
+    the step. This logger flushes at most every :data:`FLUSH_EVERY_S` seconds (and when the run ends, on Ctrl-C too),
+    so TensorBoard still shows a running fit's new steps within seconds; a kill -9 may lose the last seconds of scalars
+    (checkpoints are unaffected).
     """
 
     def __init__(
@@ -54,14 +69,46 @@ class RunLogger(TensorBoardLogger):
         default_hp_metric: bool = True,
         prefix: str = "",
         sub_dir: _PATH | None = None,
+        max_queue: int = 100,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             save_dir if save_dir is not None else os.getcwd(), name, version, log_graph, default_hp_metric, prefix,
-            sub_dir, **kwargs,
+            sub_dir, max_queue=max_queue, **kwargs,
         )  # fmt: skip
         self.save_dir_given = save_dir is not None
         self.place_given = version is not None or sub_dir is not None
+        self._flushed_at = -math.inf
+        self.metric_prefix = prefix
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """As TensorBoardLogger, with the call's scalars in one event (:func:`~.run_io.write_scalars`)."""
+        scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+        grouped = {k: v for k, v in metrics.items() if isinstance(v, dict)}  # add_scalars: a run per key, as before
+        if grouped:
+            super().log_metrics(grouped, step)
+        if scalars:
+            join = self.LOGGER_JOIN_CHAR
+            prefixed = {f"{self.metric_prefix}{join}{k}" if self.metric_prefix else k: v for k, v in scalars.items()}
+            try:
+                write_scalars(self.experiment, {k: float(v) for k, v in prefixed.items()}, step)
+            except (TypeError, ValueError) as ex:  # the message of TensorBoardLogger.log_metrics
+                raise ValueError(
+                    f"\n you tried to log {scalars} which is currently not supported. Try a dict or a scalar/tensor."
+                ) from ex
+
+    @rank_zero_only
+    def save(self) -> None:
+        """Flush the events and write ``hparams.yaml`` (as Lightning does), at most every :data:`FLUSH_EVERY_S`."""
+        if time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:
+            super().save()
+            self._flushed_at = time.monotonic()
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self._flushed_at = -math.inf  # the last events reach the file whatever the time
+        super().finalize(status)
 
     def follow_root_dir(self, default_root_dir: _PATH) -> None:
         """Put the run folders under ``default_root_dir`` unless ``save_dir`` was given (before anything is written)."""
