@@ -1,15 +1,17 @@
 """Does the doctor name the right cause, stay quiet on healthy runs, find the bad values, and fix the spikes?
 
 Runs the doctor (probe, diagnosis, candidate remedies, ranking) on every scenario of scripts/diagnosis_scenarios.py
-with several seeds and writes one table: the cause named first, advice on healthy controls, precision and recall of
-the named timestamps against the injected ones, the fix rate (the winner removes >= 90% of the probe's spikes without
-worsening validation MAE by more than 2%; for unscaled data, which makes no spikes, it must lower the MAE) and each
-fix's validation-MAE change.
+(CO2 and glucose, written with the rules: tuning) and scripts/diagnosis_real_scenarios.py (12 real series, a tuning
+and a held-out half) with several seeds, and writes one table: the cause named first, advice on healthy controls,
+precision of every named timestamp (injected or a documented real error) and recall of the injected ones, the fix
+rate (the winner removes >= 90% of the probe's spikes or lowers validation MAE by more than 2%) and each fix's
+validation-MAE change; then issue 22's goals for each half side by side.
 
 Run from the repository root::
 
-    python -m scripts.benchmark_diagnosis                       # 16 scenarios x 3 seeds, ~20-30 min on 2 cores
-    python -m scripts.benchmark_diagnosis --quick               # 2 scenarios, 1 seed, 3 epochs: a pipeline check
+    python -m scripts.benchmark_diagnosis                       # 49 scenarios x 3 seeds, ~30 min on 2 cores
+    python -m scripts.benchmark_diagnosis --half held_out       # one half
+    python -m scripts.benchmark_diagnosis --quick               # 4 scenarios, 1 seed, 3 epochs: a pipeline check
     python -m scripts.benchmark_diagnosis --scenarios co2_level_shift --seeds 0
 """
 

@@ -164,7 +164,7 @@ SCENARIOS = [
     Scenario("glucose_healthy", "glucose", None, "none (configs/glucose.yaml, tiny model)"),
     Scenario("co2_healthy_unshuffled", "co2", None, "none; shuffle off with window_norm last", {"data.shuffle": False}),
 ]
-QUICK = ["co2_near_zero_drops", "co2_healthy"]
+QUICK = ["co2_near_zero_drops", "co2_healthy", "elnino_sentinels", "commits_unshuffled"]  # both halves
 SOURCES = {"co2": CO2, "glucose": GLUCOSE}
 """Series name -> its CSV (scripts/diagnosis_real_scenarios.py has the real series' own)."""
 
