@@ -79,3 +79,40 @@ def test_fit_without_checkpointing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert cli.trainer.state.finished and cli.trainer.checkpoint_callback is None
     run = tmp_path / "root" / "default" / "version_0"
     assert (run / "config.yaml").is_file() and not (run / "checkpoints").exists()
+
+
+def test_each_log_metrics_call_is_one_event_with_every_scalar(tmp_path: Path):
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    from lightning_lstm.cli.run_logger import RunLogger
+
+    logger = RunLogger(save_dir=tmp_path, name="run", version=0, prefix="p")
+    logger.log_metrics({"loss": 1.5, "grad_norm": 2.0, "epoch": 0}, step=3)
+    logger.log_metrics({"loss": 5.0}, step=4)
+    logger.finalize("success")
+    (events_file,) = (tmp_path / "run" / "version_0").glob("events.out.tfevents.*")
+    with_values = [event for event in EventFileLoader(str(events_file)).Load() if event.summary.value]
+    assert [len(event.summary.value) for event in with_values] == [3, 1]  # one event per call, not one per scalar
+    assert steps(events_file, "p-loss") == [3, 4] and steps(events_file, "p-grad_norm") == [3]
+    scalars = EventAccumulator(str(events_file))
+    scalars.Reload()
+    assert [s.value for s in scalars.Scalars("p-loss")] == [1.5, 5.0]
+
+
+def test_save_flushes_at_most_every_few_seconds_and_finalize_always(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from lightning_lstm.cli import run_logger
+
+    clock = [100.0]
+    monkeypatch.setattr(run_logger.time, "monotonic", lambda: clock[0])
+    logger = run_logger.RunLogger(save_dir=tmp_path, name="run", version=0)
+    flushes = []
+    monkeypatch.setattr(logger.experiment, "flush", lambda: flushes.append(clock[0]))
+    logger.save()  # Lightning calls save() after every logging step
+    clock[0] += run_logger.FLUSH_EVERY_S / 2
+    logger.save()
+    assert flushes == [100.0]
+    clock[0] += run_logger.FLUSH_EVERY_S
+    logger.save()
+    assert len(flushes) == 2
+    logger.finalize("success")  # the last events reach the file whatever the time
+    assert len(flushes) >= 3 and (tmp_path / "run" / "version_0" / "hparams.yaml").is_file()
