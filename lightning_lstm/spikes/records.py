@@ -54,6 +54,9 @@ class SpikeRecord:
         skipped: whether the optimizer step was skipped because of the spike.
         top_windows: the batch's highest-loss windows, highest first; each a dict with the keys of
             :data:`TOP_WINDOW_KEYS` (timestamps as ISO strings, or step numbers as strings).
+        explained_share: the largest fraction of the spike's excess loss (over its baseline) that replacing one
+            value of its top windows removed, re-scored without an update; ``0.0``: tested, no value matters;
+            ``None``: not tested (older ``spikes.json`` files, loss-only mode).
     """
 
     epoch: int
@@ -73,6 +76,7 @@ class SpikeRecord:
     nonfinite: bool
     skipped: bool
     top_windows: list[dict[str, Any]] = field(default_factory=list)
+    explained_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.batch_idx < 0:
@@ -116,7 +120,8 @@ class SpikeRecord:
             ValueError: if a field is missing or an unknown key is present.
         """
         names = [f.name for f in fields(cls)]
-        missing = [name for name in names if name not in data]
+        optional = {"explained_share"}  # fields added later: files written before them still load
+        missing = [name for name in names if name not in data and name not in optional]
         unknown = sorted(set(data) - set(names))
         if missing or unknown:
             raise ValueError(f"SpikeRecord.from_dict: missing fields {missing}, unknown keys {unknown}")
@@ -125,7 +130,8 @@ class SpikeRecord:
             values[name] = int(values[name])
         for name in ("loss", "baseline", "score", "threshold", "lr"):
             values[name] = float(values[name])
-        for name in ("grad_norm", "grad_score"):
+        for name in ("grad_norm", "grad_score", "explained_share"):
+            values.setdefault(name, None)
             values[name] = None if values[name] is None else float(values[name])
         if values["batches_in_epoch"] is not None:
             values["batches_in_epoch"] = int(values["batches_in_epoch"])
@@ -137,10 +143,12 @@ class SpikeRecord:
 
 @dataclass
 class LocalAnomaly:
-    """One value (``kind="bad_value"``) or level change (``kind="level_shift"``) found inside spike windows.
+    """One value (``kind="bad_value"`` or ``"peak"``) or level change (``kind="level_shift"``) found inside spike
+    windows.
 
     Attributes:
-        kind: ``bad_value`` or ``level_shift``.
+        kind: ``bad_value`` (implausible for its column: a data error), ``peak`` (far from its neighbours but
+            plausible for its column: a real extreme the column shows routinely) or ``level_shift``.
         row: global row in the frame (for a shift: the first row of the new level).
         series: the series' name.
         column: the column's name.
@@ -150,6 +158,8 @@ class LocalAnomaly:
         after: for a shift, the median of the rows from ``row`` on; else the right-hand median.
         score: the robust score (spreads away from the reference; the smaller of both sides for a bad value).
         spikes: how many spikes had a top window holding this row.
+        explains: per spike tested (its global step), the fraction of that spike's excess loss that replacing
+            this value removed (empty: not tested).
     """
 
     kind: str
@@ -162,6 +172,7 @@ class LocalAnomaly:
     after: float
     score: float
     spikes: int = 0
+    explains: dict[int, float] = field(default_factory=dict)
 
     def describe(self, neighbours: str = "neighbouring values") -> str:
         """Plain words: the value, its time and how far it is from its neighbours."""
@@ -252,8 +263,8 @@ class Finding:
     """One named cause (or a note), with its evidence.
 
     Attributes:
-        cause: ``nonfinite``, ``bad_values``, ``level_shift``, ``last_batch``, ``order``, ``gradients``,
-            ``learning_rate``, ``unscaled``, or ``note`` (checked, no advice).
+        cause: ``nonfinite``, ``bad_values``, ``level_shift``, ``last_batch``, ``order``, ``heavy_tail``,
+            ``batch_noise``, ``gradients``, ``learning_rate``, ``unscaled``, or ``note`` (checked, no advice).
         sentence: the cause and its evidence in plain words.
         confidence: 0..1, how sure the rule is (the share of spikes explained, weighed by the evidence's strength).
         advice: the config change in words, or ``None`` for a note.
