@@ -61,12 +61,24 @@ class RunCheckpoint(ModelCheckpoint):
             raise ValueError(f"checkpoint.last_every_n_train_steps must be >= 0, got {last_every_n_train_steps}")
         self.last_every_n_train_steps = last_every_n_train_steps
         self._last_step_in_last: int | None = None  # global step of the newest last.ckpt this run wrote
+        self._saves_by_step = bool(every_n_train_steps) or train_time_interval is not None
+        self._state_key: tuple[tuple, str] | None = None
+
+    @property
+    def state_key(self) -> str:
+        """ModelCheckpoint's key, built once per (monitor, mode): Lightning asks for it at every hook it dispatches
+        (6 times a step), and building it formats a dict each time."""
+        settings = (self.monitor, self.mode)
+        if self._state_key is None or self._state_key[0] != settings:
+            self._state_key = (settings, super().state_key)
+        return self._state_key[1]
 
     # -- save points -------------------------------------------------------------------------------------------------
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self._saves_by_step:  # ModelCheckpoint saves top-k only on these triggers; else it would just return
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         n = self.last_every_n_train_steps
         if n and trainer.global_step % n == 0:
             self._refresh_last(trainer)

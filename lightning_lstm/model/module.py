@@ -28,22 +28,10 @@ from lightning_lstm.model.param_groups import weight_decay_groups
 from lightning_lstm.model.quantiles import MEDIAN, PinballLoss, QuantileScores, quantile_label
 from lightning_lstm.model.regressor import Head, LSTMRegressor
 from lightning_lstm.model.residual import RESIDUALS, Residual, add_seasonal_base
+from lightning_lstm.model.step_logging import logs_this_step, write_step_scalars
 
 Loss = Literal["mse", "huber", "l1"]
 LOSSES = get_args(Loss)
-
-
-def logs_this_step(trainer: pl.Trainer | None, every: int | None = None, step: int | None = None) -> bool:
-    """Whether Lightning writes step metrics for optimizer step ``step`` (default: the one now running).
-
-    Lightning 2.6's rule (``_LoggerConnector.should_update_logs``) on public attributes: every ``every``-th step
-    (default ``trainer.log_every_n_steps``) counted from 1, the step a fit stops at, and every ``fast_dev_run`` step.
-    """
-    if trainer is None:
-        return True
-    n = trainer.log_every_n_steps if every is None else every
-    step = trainer.global_step if step is None else step
-    return bool(trainer.fast_dev_run) or trainer.should_stop or (n > 0 and (step + 1) % n == 0)
 
 
 def validation_runs(trainer: pl.Trainer | None, datamodule: object | None = None) -> bool:
@@ -267,11 +255,13 @@ class LSTMForecaster(pl.LightningModule):
         return self._grad_norm[1]
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # Step values are only written every log_every_n_steps: skip self.log (and the grad norm) in between.
+        # Step values are only written every log_every_n_steps: nothing to do (and no grad norm) in between.
         if not self.last_train_step or not logs_this_step(self._trainer):
             return
-        self.log("train/loss_step", self.last_train_step["loss"], on_step=True, on_epoch=False, prog_bar=True)
-        self.log("train/grad_norm", self.pre_clip_grad_norm(), on_step=True, on_epoch=False)
+        loss = self.last_train_step["loss"]
+        if self._trainer.progress_bar_callback is not None:  # the bar's loss; the loggers get it below
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        write_step_scalars(self._trainer, {"train/loss_step": loss, "train/grad_norm": self.pre_clip_grad_norm()})
 
     def configure_gradient_clipping(
         self,

@@ -29,7 +29,7 @@ from lightning_lstm.callbacks.contracts import (
     spike_contracts,
 )
 from lightning_lstm.callbacks.run_io import gather_objects, run_dir, tensorboard_writer
-from lightning_lstm.model.module import logs_this_step
+from lightning_lstm.model.step_logging import logs_this_step
 from lightning_lstm.spikes.bad_values import data_evidence
 from lightning_lstm.spikes.detector import DeviceSpikeDetector, SpikeDetector, SpikeVerdict, as_kind
 from lightning_lstm.spikes.diagnosis import diagnose, find_causes
