@@ -122,6 +122,7 @@ class LSTMForecaster(pl.LightningModule):
         # train/loss_epoch without validation) and exists only with checkpointing on.
         self.best_val_loss = float("inf")
         self.last_train_step: dict[str, torch.Tensor] = {}
+        self._step_scalars: tuple[int, dict[str, torch.Tensor]] | None = None  # a logging step's, until written
         self._grad_norm: tuple[int, torch.Tensor] | None = None
         # The epoch's summed training loss (on the device: no host sync per step) and window count.
         self._epoch_loss: tuple[torch.Tensor | float, torch.Tensor | int] = (0.0, 0)
@@ -259,9 +260,15 @@ class LSTMForecaster(pl.LightningModule):
         if not self.last_train_step or not logs_this_step(self._trainer):
             return
         loss = self.last_train_step["loss"]
-        if self._trainer.progress_bar_callback is not None:  # the bar's loss; the loggers get it below
+        if self._trainer.progress_bar_callback is not None:  # the bar's loss; the loggers get it after the update
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
-        write_step_scalars(self._trainer, {"train/loss_step": loss, "train/grad_norm": self.pre_clip_grad_norm()})
+        scalars = {"train/loss_step": loss, "train/grad_norm": self.pre_clip_grad_norm()}
+        self._step_scalars = (self._trainer.global_step, scalars)  # read after the update: none on the hot path
+
+    def on_train_batch_end(self, outputs, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        if self._step_scalars is not None:
+            (step, scalars), self._step_scalars = self._step_scalars, None
+            write_step_scalars(self._trainer, scalars, step)
 
     def configure_gradient_clipping(
         self,

@@ -3,9 +3,10 @@
 ``LightningModule.log`` costs 0.2-0.3 ms of host time per call (Lightning 2.6 moves each ``_ResultMetric`` to the
 value's device with ``apply_to_collection`` on every call, and rebuilds the results' metrics after every batch while a
 step key is registered): more than a small model's whole step on a GPU. The step scalars that only the loggers read
-(``train/loss_step``, ``train/grad_norm``) are therefore written here, at the step and with the ``epoch`` scalar that
-Lightning would give them, in one ``log_metrics`` call (one TensorBoard event). Epoch and validation metrics still go
-through ``self.log``.
+(``train/loss_step``, ``train/grad_norm``) are therefore kept as tensors at the logging step and written here once
+the update is done (as Lightning reads them: no host read between ``training_step`` and the update), at the step
+and with the ``epoch`` scalar that Lightning would give them, in one ``log_metrics`` call (one TensorBoard event).
+Epoch and validation metrics still go through ``self.log``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ def logs_this_step(trainer: pl.Trainer | None, every: int | None = None, step: i
     return bool(trainer.fast_dev_run) or trainer.should_stop or (n > 0 and (step + 1) % n == 0)
 
 
-def write_step_scalars(trainer: pl.Trainer | None, scalars: dict[str, torch.Tensor | float]) -> None:
-    """Writes ``scalars`` and ``epoch`` to every logger at the running optimizer step (before its update), as
-    Lightning logs ``self.log(on_step=True)`` values: one host read for all tensors, one ``log_metrics`` call."""
+def write_step_scalars(trainer: pl.Trainer | None, scalars: dict[str, torch.Tensor | float], step: int) -> None:
+    """Writes ``scalars`` and ``epoch`` to every logger at optimizer step ``step`` (counted before its update), as
+    Lightning writes ``self.log(on_step=True)`` values after the update: one host read for all tensors, one
+    ``log_metrics`` call."""
     if trainer is None or not trainer.loggers:
         return
     names = list(scalars)
@@ -38,4 +40,4 @@ def write_step_scalars(trainer: pl.Trainer | None, scalars: dict[str, torch.Tens
     values = torch.stack([t.to(device) for t in tensors]).tolist()  # (S,) -> one read
     metrics = {**dict(zip(names, values, strict=True)), "epoch": trainer.current_epoch}
     for logger in trainer.loggers:
-        logger.log_metrics(metrics, step=trainer.global_step)
+        logger.log_metrics(metrics, step=step)
