@@ -3,6 +3,7 @@ Greensboro's hourly temperature), every injected sentinel named; heavy-tailed pe
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,24 @@ def test_heavy_tailed_volume_peaks_are_peaks_and_a_sentinel_is_a_bad_value(tmp_p
     standing_out = [kinds[int(r)] for r in peaks if int(r) in kinds]  # the peaks far from their neighbours
     assert standing_out and set(standing_out) == {"peak"}
     assert "x the median" in next(a for a in found if a.row == note.row).describe()
+
+
+def test_the_doctor_report_has_a_data_notes_section(tmp_path):
+    from lightning_lstm.doctor.options import DoctorOptions
+    from lightning_lstm.doctor.ranking import rank
+    from lightning_lstm.doctor.report import report_markdown
+
+    length = len(pd.read_csv(SERIES / "seattle_temps_hourly.csv"))
+    path = with_values(tmp_path, "seattle_temps_hourly.csv", "temp_f", [int(0.3 * length)], value=-999.0)
+    _, _, notes, total = notes_of(path, "time", "temp_f")
+    (note,) = notes
+    summary = {"probe_epochs": 1, "jobs": 1, "wall_s": 1.0, "estimate_s": 1.0, "findings": [], "candidates": []}
+    sections = []
+    for context in ({"data_notes": [asdict(note)], "data_notes_total": total}, {}):
+        probe = {"spikes": [], "recorder": {"steps": [0]}, "wall_s": 1.0, "context": context}
+        rows, winner = rank(probe, [], 0.02)
+        report = report_markdown(summary, rows, winner, probe, None, DoctorOptions())
+        sections.append(report.split("## Data notes\n\n")[1].split("\n\n## ")[0])
+    assert sections[0].startswith("Values implausible for their column in the training span")
+    assert f"| temp_f | series | {note.time} | -999 |" in sections[0]
+    assert sections[1].startswith("No value is implausible for its column in the training span.")
