@@ -314,7 +314,9 @@ def spike_markdown(record: SpikeRecord) -> str:
         ("learning rate", _fmt(record.lr)),
         ("batch size", f"{record.batch_size} of {record.nominal_batch_size}"),
         ("update skipped", "yes" if record.skipped else "no"),
-    ]
+        ("largest share one value explains", "not tested" if record.explained_share is None
+         else f"{record.explained_share:.0%} (replaced by its neighbours, re-scored without an update)"),
+    ]  # fmt: skip
     lines = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
     if record.top_windows:
         lines += [
