@@ -182,9 +182,9 @@ class LossSpikeCallback(Callback):
         if writer is not None and self._layout_written_to != self._run_dir:  # once per run folder
             write_layout(writer, clip_norm(trainer) is not None)
             self._layout_written_to = self._run_dir
-        self.intervention.reset()
         if trainer.is_global_zero:
             self._note_data(trainer, writer)
+        self.intervention.reset(self._profiles)
 
     def _note_data(self, trainer: pl.Trainer, writer) -> None:
         """The data notes (:mod:`~lightning_lstm.spikes.data_notes`): logged, in TensorBoard, kept for spikes.json."""

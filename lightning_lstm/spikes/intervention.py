@@ -38,6 +38,7 @@ windows' horizon rows farthest from their windows' median (so real peaks are tes
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -102,11 +103,22 @@ class Intervention:
         self.tested: dict[tuple[int, str], dict[int, float]] = {}
         self.spikes_tested = 0
         self._dataset: Any = None
-        self._floors: dict[tuple[int, int], float] = {}
+        self._floors: dict[tuple[str, str], float] = {}  # (series, column) -> spread floor
 
-    def reset(self) -> None:
-        """At fit start: the dataset is rebuilt at the first test (the data may have changed between fits)."""
-        self._dataset, self._floors = None, {}
+    def reset(self, profiles: Mapping[tuple[str, str], Any] | None = None) -> None:
+        """At fit start: the dataset is rebuilt at the first test (the data may have changed between fits); the
+        columns' spread floors are taken from ``profiles`` (``{(series, column): ColumnProfile}``, see
+        :func:`~lightning_lstm.spikes.data_notes.profiles_and_notes`) where given, else computed once per column."""
+        self._dataset = None
+        self._floors = {key: float(profile.floor) for key, profile in (profiles or {}).items()}
+
+    def _floor(self, frame: Any, series: int, column: int) -> float:
+        """The resolution-aware spread floor of one column of one series (cached)."""
+        key = (str(frame.series_names[series]), str(frame.columns[column]))
+        if key not in self._floors:
+            lo, hi = int(frame.offsets[series]), int(frame.offsets[series + 1])
+            self._floors[key] = spread_floor(np.asarray(frame.values[lo:hi, column], dtype=np.float64))
+        return self._floors[key]
 
     def test(self, pl_module: Any, datamodule: Any, record: SpikeRecord) -> float | None:
         """The spike's ``explained_share`` (also stored per value in :attr:`tested`), or ``None`` if untestable."""
@@ -146,39 +158,37 @@ class Intervention:
     def candidates(
         self, frame: Any, starts: np.ndarray, lookback: int, horizon: int, datamodule: Any
     ) -> list[tuple[int, int, float]]:
-        """``(row, column index, replacement)`` of the values to test, the most suspect first."""
-        width = lookback + horizon
-        rows = np.unique((starts[:, None] + np.arange(width)).ravel())  # every row of the windows
-        series = frame.series_of(rows)
+        """``(row, column index, replacement)`` of the values to test, the most suspect first. Reads each window's
+        rows and ``NEIGHBOURS`` rows either side, one column at a time (never a whole column of a large file)."""
+        width, k = lookback + horizon, NEIGHBOURS
         targets = set(frame.column_index(list(getattr(datamodule, "target_columns", []))))
-        scored: list[tuple[float, int, int]] = []  # (score, row, column)
-        peaks: list[tuple[float, int, int]] = []
-        for s in np.unique(series):
+        scored: dict[tuple[int, int], float] = {}  # (row, column) -> local score
+        peaks: dict[tuple[int, int], float] = {}  # (row, target column) -> distance from the window's median
+        for start, s in zip(starts.tolist(), frame.series_of(starts).tolist(), strict=True):
             lo, hi = int(frame.offsets[s]), int(frame.offsets[s + 1])
-            mine = rows[series == s]
+            a, b = max(lo, start - k), min(hi, start + width + k)
+            rows = np.arange(start, min(start + width, hi)) - a  # the window's rows, local to [a, b)
             for c in range(len(frame.columns)):
-                column = np.full(hi, np.nan)
-                column[lo:hi] = np.asarray(frame.values[lo:hi, c], dtype=np.float64)
-                floor = self._floors.get((int(s), c))
-                if floor is None:
-                    floor = self._floors[(int(s), c)] = spread_floor(column[lo:hi])
-                scores, _ = local_scores(column, mine, lo, hi, NEIGHBOURS, floor)
-                scored += [(float(v), int(r), c) for v, r in zip(scores, mine, strict=True) if v >= CANDIDATE_SCORE]
-                if c in targets:
-                    horizon_rows = np.unique((starts[:, None] + lookback + np.arange(horizon)).ravel())
-                    horizon_rows = horizon_rows[(horizon_rows >= lo) & (horizon_rows < hi)]
-                    values = column[mine]
-                    middle = float(np.nanmedian(values)) if np.isfinite(values).any() else 0.0
-                    peaks += [(abs(float(column[r]) - middle), int(r), c) for r in horizon_rows]
-        by_score = [(row, c) for _, row, c in sorted(scored, reverse=True)]
-        by_size = [(row, c) for _, row, c in sorted(peaks, reverse=True)][:PEAK_CANDIDATES]
+                part = np.asarray(frame.values[a:b, c], dtype=np.float64)  # (b - a,)
+                scores, _ = local_scores(part, rows, 0, b - a, k, self._floor(frame, s, c))
+                for row, score in zip((rows + a).tolist(), scores.tolist(), strict=True):
+                    if score >= CANDIDATE_SCORE:
+                        scored[(row, c)] = score
+                if c in targets and np.isfinite(part[rows]).any():
+                    middle = float(np.nanmedian(part[rows]))
+                    for row in range(start + lookback, min(start + width, hi)):
+                        if np.isfinite(part[row - a]):
+                            peaks[(row, c)] = abs(float(part[row - a]) - middle)
+        by_score = sorted(scored, key=lambda place: -scored[place])
+        by_size = sorted(peaks, key=lambda place: -peaks[place])[:PEAK_CANDIDATES]
         first = by_score[: MAX_CANDIDATES - len(by_size)]
         chosen = list(dict.fromkeys(first + by_size + by_score))[:MAX_CANDIDATES]  # unique, in this order
         out = []
         for row, c in chosen[:MAX_CANDIDATES]:
             s = int(frame.series_of(np.asarray([row]))[0])
-            lo, hi = int(frame.offsets[s]), int(frame.offsets[s + 1])
-            value = interpolated(np.asarray(frame.values[lo:hi, c], dtype=np.float64), row - lo, 0, hi - lo)
+            a = max(int(frame.offsets[s]), row - 4 * INTERPOLATION_ROWS)
+            b = min(int(frame.offsets[s + 1]), row + 1 + 4 * INTERPOLATION_ROWS)
+            value = interpolated(np.asarray(frame.values[a:b, c], dtype=np.float64), row - a, 0, b - a)
             if value is not None and np.isfinite(frame.values[row, c]):
                 out.append((row, c, value))
         return out
