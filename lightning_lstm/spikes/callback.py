@@ -74,6 +74,12 @@ class LossSpikeCallback(Callback):
     returns, in ``on_train_batch_end``, after the update: spikes are detected, logged and reported, with no windows
     named; ``skip`` is an error and ``stop`` keeps the spiking update. A warning at setup says so.
 
+    Each flagged spike's windows are re-scored with single values replaced (rank zero, only on spikes:
+    :mod:`~lightning_lstm.spikes.intervention`, which states the weights used), giving ``explained_share`` and the
+    named values' ``explains``. At fit start the values implausible for their column in the training span are
+    listed (:mod:`~lightning_lstm.spikes.data_notes`) in the log, TensorBoard (``spikes/data_notes``) and
+    ``spikes.json`` (``data_notes``); the data are never changed.
+
     State (detector windows and counts, spike records, learning-rate history) travels in the checkpoint under the
     state key ``LossSpikeCallback``, independent of the settings, so thresholds may change on resume. With
     ``accumulate_grad_batches > 1`` the decision sees the last micro-batch's loss.
