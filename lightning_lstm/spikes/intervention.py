@@ -55,7 +55,7 @@ MAX_CANDIDATES = 8
 """Values tested per spike."""
 PEAK_CANDIDATES = 3
 """Of them, at most this many of the windows' largest target values."""
-CANDIDATE_SCORE = 3.0
+CANDIDATE_SCORE = 1.0
 """The local score from which a value is a candidate."""
 INTERPOLATION_ROWS = 3
 """Finite rows on each side whose median replaces a value."""
