@@ -202,15 +202,18 @@ class Intervention:
             ones = np.ones(len(starts), dtype=np.int64)
             dataset.index, dataset.values = WindowIndex(starts, ones, series, 1), values
             parts.append(dataset.__getitems__(list(range(len(starts)))))
+        dtype = next(pl_module.parameters()).dtype  # float32, or bfloat16 under a "true" half precision
         batch = {key: torch.cat([p[key] for p in parts]).to(pl_module.device) for key in parts[0]}  # (sum n_i, ...)
-        was_training = pl_module.training
+        batch = {key: value.to(dtype) if value.is_floating_point() else value for key, value in batch.items()}
+        modes = {module: module.training for module in pl_module.modules()}  # restored as they were, one by one
         pl_module.eval()
         try:
             with torch.no_grad():
                 prediction = pl_module(*pl_module.inputs(batch))  # (B, H, T) or (B, H, T, Q)
                 per_window, _ = window_losses(pl_module.loss_fn(prediction, batch["y"]), batch.get("observed"))  # (B,)
         finally:
-            pl_module.train(was_training)
+            for module, training in modes.items():
+                module.training = training
         losses = per_window.float().cpu().numpy().astype(np.float64)
         bounds = np.cumsum([0] + [len(starts) for starts, _ in variants])
         return [losses[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
