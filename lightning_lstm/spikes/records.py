@@ -204,10 +204,11 @@ class LocalAnomaly:
 
 def relative_words(value: float, reference: float) -> str:
     """How ``value`` stands to ``reference`` in plain terms: ``"50x"`` (over twice, same sign), ``"2% of"`` (under
-    half, same sign), else the difference in the column's units (``"3 above"``, ``"0.5 below"``); never "1x"."""
+    half, same sign, not zero), else the difference in the column's units (``"3 above"``, ``"10 below"``); never
+    "1x"."""
     if reference != 0 and value / reference >= 2:
         return f"{value / reference:.3g}x"
-    if reference != 0 and 0 <= value / reference <= 0.5:
+    if reference != 0 and value != 0 and 0 < value / reference <= 0.5:
         return f"{100 * value / reference:.2g}% of"
     return f"{abs(value - reference):.4g} {'above' if value > reference else 'below'}"
 
