@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from lightning_lstm.doctor.ranking import Row
+from lightning_lstm.spikes.data_notes import data_notes_markdown
 
 
 def _num(value: float | None, digits: str = ".4g") -> str:
@@ -83,6 +84,13 @@ def _table(rows: list[Row], winner: Row | None, tolerance: float) -> list[str]:
     return [*lines, ""]
 
 
+def _data_notes(probe: dict[str, Any]) -> list[str]:
+    """The probe's data notes: values implausible for their column, whether or not they caused spikes."""
+    context = probe.get("context") or {}
+    notes = context.get("data_notes", [])
+    return ["## Data notes", "", data_notes_markdown(notes, context.get("data_notes_total")), ""]
+
+
 def report_markdown(summary, rows: list[Row], winner: Row | None, probe, lr_test, options) -> str:
     """The whole report as markdown."""
     lines = ["# doctor report", ""]
@@ -94,6 +102,7 @@ def report_markdown(summary, rows: list[Row], winner: Row | None, probe, lr_test
         "",
     ]
     lines += _diagnosis(summary["findings"], probe)
+    lines += _data_notes(probe)
     if len(rows) > 1:
         lines += _table(rows, winner, options.tolerance)
     if lr_test:

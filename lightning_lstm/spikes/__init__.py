@@ -2,8 +2,10 @@
 
 :mod:`.callback` (the Lightning callback), :mod:`.detector` (host and device detectors), :mod:`.pending` (the steps on
 their way to the host), :mod:`.history` (the one per-step history), :mod:`.records` (the records), :mod:`.bad_values`
-(the values behind a spike and the data's evidence), :mod:`.causes` and :mod:`.diagnosis` (the rules and their run),
-:mod:`.outputs` (TensorBoard, the figure, ``spikes.json``, the text). Only :mod:`.callback` imports Lightning.
+(the values behind a spike and the data's evidence), :mod:`.intervention` (which values' replacement removes a
+spike's excess loss), :mod:`.data_notes` (values implausible for their column, noted at fit time), :mod:`.causes` and
+:mod:`.diagnosis` (the rules and their run), :mod:`.outputs` (TensorBoard, the figure, ``spikes.json``, the text).
+Only :mod:`.callback` imports Lightning.
 """
 
 from lightning_lstm.spikes.callback import LossSpikeCallback

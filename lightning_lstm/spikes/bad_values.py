@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from typing import Any, get_args
 
 import numpy as np
@@ -30,6 +31,8 @@ BAD_SCORE = 10.0
 """A value is bad when it sits at least this many local spreads from the medians of both sides."""
 SHIFT_SCORE = 10.0
 """A level shift moves the median by at least this many spreads (of the flatter side) and the typical step change."""
+GLOBAL_SHARE = 0.05
+"""The local spread never falls below this share of the column's robust global spread."""
 
 
 def step_words(time_step: int | None, is_datetime: bool) -> str:
@@ -47,13 +50,21 @@ def step_words(time_step: int | None, is_datetime: bool) -> str:
     return f"neighbouring {minutes:g}-minute readings" if minutes < 60 else "neighbouring values"
 
 
-def _spread_floor(column: np.ndarray) -> float:
-    """The series' typical step-to-step change (1.4826 x the median absolute first difference), never zero."""
+def spread_floor(column: np.ndarray) -> float:
+    """The smallest local spread a column can show: the largest of its typical step-to-step change (1.4826 x the
+    median absolute first difference), its resolution (the smallest non-zero step between distinct values: 1 for a
+    pressure in whole hPa) and ``GLOBAL_SHARE`` of its robust global spread (1.4826 x MAD); never zero."""
+    finite = column[np.isfinite(column)]
+    if not len(finite):
+        return 1e-12
     steps = np.abs(np.diff(column))
     steps = steps[np.isfinite(steps)]
-    typical = float(np.median(steps)) * 1.4826 if len(steps) else 0.0
-    scale = float(np.nanmedian(np.abs(column))) if np.isfinite(column).any() else 1.0
-    return max(typical, 1e-6 * scale, 1e-12)
+    typical = float(np.median(steps)) * MAD_TO_SIGMA if len(steps) else 0.0
+    distinct = np.unique(finite)
+    resolution = float(np.min(np.diff(distinct))) if len(distinct) > 1 else 0.0
+    middle = float(np.median(finite))
+    spread = MAD_TO_SIGMA * float(np.median(np.abs(finite - middle)))
+    return max(typical, resolution, GLOBAL_SHARE * spread, 1e-6 * float(np.median(np.abs(finite))), 1e-12)
 
 
 def _side(column: np.ndarray, rows: np.ndarray, lo: int, hi: int, k: int, left: bool) -> tuple[np.ndarray, ...]:
@@ -71,6 +82,32 @@ def _side(column: np.ndarray, rows: np.ndarray, lo: int, hi: int, k: int, left: 
     return median, spread, count
 
 
+def local_scores(
+    full: np.ndarray, rows: np.ndarray, lo: int, hi: int, k: int, floor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """How far each of ``rows`` stands out from both its neighbourhoods: the smaller of its distances to the
+    medians of the ``k`` rows on its left and on its right, in local spreads (floored by ``floor``), when both lie on
+    the same side (else 0), and the mean of both medians.
+
+    Args:
+        full: the column, indexed by global row (only ``[lo, hi)`` is read).
+        rows: ``(R,)`` global rows to score.
+
+    Returns:
+        ``(R,)`` scores and ``(R,)`` references.
+    """
+    x = full[rows]
+    left_med, left_spread, left_n = _side(full, rows, lo, hi, k, left=True)
+    right_med, right_spread, right_n = _side(full, rows, lo, hi, k, left=False)
+    spread = np.fmax(np.fmax(left_spread, right_spread), floor)
+    with np.errstate(invalid="ignore"):
+        left_score, right_score = (x - left_med) / spread, (x - right_med) / spread
+        both = (np.sign(left_score) == np.sign(right_score)) & (left_n >= 2) & (right_n >= 2)
+        scores = np.where(both & np.isfinite(x), np.fmin(np.abs(left_score), np.abs(right_score)), 0.0)
+        references = np.where(right_n > 0, np.where(left_n > 0, 0.5 * (left_med + right_med), right_med), left_med)
+    return np.nan_to_num(scores, nan=0.0), references
+
+
 def find_local_anomalies(
     values: np.ndarray,
     columns: list[str],
@@ -82,8 +119,9 @@ def find_local_anomalies(
     bad_score: float = BAD_SCORE,
     shift_score: float = SHIFT_SCORE,
     gap_before: np.ndarray | None = None,
+    profiles: Mapping[str, Any] | None = None,
 ) -> list[LocalAnomaly]:
-    """Bad values and level shifts among ``rows`` of one series.
+    """Bad values, peaks and level shifts among ``rows`` of one series.
 
     Args:
         values: ``(N, C)`` values of the whole frame (only rows ``series_bounds`` are read).
@@ -97,6 +135,9 @@ def find_local_anomalies(
         shift_score: the score at or above which a change of level is a shift.
         gap_before: ``(N,)`` bool over the frame's rows: a gap in time precedes the row. A neighbourhood that spans
             a gap shows no shift (the series may have moved during the gap).
+        profiles: per column name, its :class:`~lightning_lstm.spikes.data_notes.ColumnProfile` (anything with
+            ``why_implausible(value, score)``): a value that stands out is a ``bad_value`` when implausible for its
+            column, else a ``peak``. Without a profile every value that stands out is a ``bad_value``.
 
     Returns:
         Findings, the highest score first; one level shift per column at most (its strongest row).
@@ -108,20 +149,18 @@ def find_local_anomalies(
         column = np.asarray(values[lo:hi, c], dtype=np.float64)
         full = np.full(hi, np.nan)
         full[lo:hi] = column
-        floor = _spread_floor(column)
+        floor = spread_floor(column)
         x = full[rows]
         left_med, left_spread, left_n = _side(full, rows, lo, hi, neighbours, left=True)
-        right_med, right_spread, right_n = _side(full, rows, lo, hi, neighbours, left=False)
-        spread = np.fmax(np.fmax(left_spread, right_spread), floor)
-        with np.errstate(invalid="ignore"):
-            left_score, right_score = (x - left_med) / spread, (x - right_med) / spread
-        both = (np.sign(left_score) == np.sign(right_score)) & (left_n >= 2) & (right_n >= 2)
-        bad_scores = np.where(both, np.fmin(np.abs(left_score), np.abs(right_score)), 0.0)
+        bad_scores, references = local_scores(full, rows, lo, hi, neighbours, floor)
         bad = np.isfinite(x) & (bad_scores >= bad_score)
+        profile = (profiles or {}).get(name)
         for i in np.flatnonzero(bad):
             where = (int(rows[i]), series_name, name, times[i], float(x[i]))  # row, series, column, time, value
-            reference = float(np.nanmedian([left_med[i], right_med[i]]))
-            found.append(LocalAnomaly("bad_value", *where, reference, float(right_med[i]), float(bad_scores[i])))
+            plausible = profile is not None and profile.why_implausible(float(x[i]), float(bad_scores[i])) is None
+            kind = "peak" if plausible else "bad_value"
+            right = float(_side(full, rows[i : i + 1], lo, hi, neighbours, left=False)[0][0])
+            found.append(LocalAnomaly(kind, *where, float(references[i]), right, float(bad_scores[i])))
         # A shift starts at row r: the rows before it against r and the k - 1 rows after it, both sides flat.
         after_med, after_spread, after_n = _side(full, rows - 1, lo, hi, neighbours, left=False)
         with np.errstate(invalid="ignore"):
@@ -155,8 +194,11 @@ MAX_SPIKES_SCANNED = 200
 """The windows of at most this many spikes (the highest scores) are scanned."""
 
 
-def anomalies_in_spike_windows(frame, spikes: list, lookback: int, horizon: int) -> list[LocalAnomaly]:
-    """Bad values and level shifts inside the top windows of ``spikes``, each with the spikes whose windows held it.
+def anomalies_in_spike_windows(
+    frame, spikes: list, lookback: int, horizon: int, profiles: Mapping[tuple[str, str], Any] | None = None
+) -> list[LocalAnomaly]:
+    """Bad values, peaks and level shifts inside the top windows of ``spikes``, each with the spikes whose windows
+    held it.
 
     Args:
         frame: the data's :class:`~lightning_lstm.data.frame.SeriesFrame` (values, offsets, times).
@@ -164,6 +206,8 @@ def anomalies_in_spike_windows(frame, spikes: list, lookback: int, horizon: int)
             are the windows' first global rows.
         lookback: input rows per window.
         horizon: target rows per window.
+        profiles: ``{(series, column): ColumnProfile}`` (:func:`~lightning_lstm.spikes.data_notes.profiles_and_notes`)
+            to tell a ``bad_value`` from a ``peak``; ``None``: every value that stands out is a ``bad_value``.
 
     Returns:
         The findings, highest score first.
@@ -188,8 +232,10 @@ def anomalies_in_spike_windows(frame, spikes: list, lookback: int, horizon: int)
         if gap_before is not None:
             gap_before[bounds[0]] = False
         labels = frame.format_times(frame.time_of(rows))
+        name = frame.series_names[s]
+        mine = {column: p for (series, column), p in (profiles or {}).items() if series == str(name)} or None
         found += find_local_anomalies(
-            frame.values, list(frame.columns), rows, bounds, frame.series_names[s], labels, gap_before=gap_before
+            frame.values, list(frame.columns), rows, bounds, name, labels, gap_before=gap_before, profiles=mine
         )
     count_spikes_per_row(spike_rows, found)
     return sorted(found, key=lambda a: -a.score if math.isfinite(a.score) else -math.inf)
@@ -240,8 +286,56 @@ def target_level(values: np.ndarray, spans: list[tuple[int, int]], targets: list
     return median, MAD_TO_SIGMA * median_abs_deviation(pooled, median)
 
 
-def data_evidence(datamodule: Any, records: list[SpikeRecord]) -> dict[str, Any]:
-    """The :class:`~lightning_lstm.spikes.records.RunContext` fields that come from the data ({} without a frame)."""
+def add_intervention_results(
+    frame, anomalies: list[LocalAnomaly], tested: Mapping[tuple[int, str], Mapping[int, float]], profiles, named: float
+) -> list[LocalAnomaly]:
+    """Sets each anomaly's ``explains`` from the intervention test, and adds every tested value that explains at least
+    ``named`` of some spike but did not stand out by its score (e.g. a drop within the local spreads of a noisy
+    neighbourhood), classified as a ``bad_value`` or a ``peak`` by its column's profile.
+
+    Args:
+        tested: ``{(row, column): {global step: share}}`` (:class:`~lightning_lstm.spikes.intervention.Intervention`).
+    """
+    by_place = {(a.row, a.column): a for a in anomalies if a.kind != "level_shift"}
+    for (row, column), shares in tested.items():
+        if (row, column) in by_place:
+            by_place[(row, column)].explains = {int(k): float(v) for k, v in shares.items()}
+            continue
+        if not shares or max(shares.values()) < named:
+            continue
+        s = int(frame.series_of(np.asarray([row]))[0])
+        lo, hi, c = int(frame.offsets[s]), int(frame.offsets[s + 1]), frame.column_index([column])[0]
+        full = np.full(hi, np.nan)
+        full[lo:hi] = np.asarray(frame.values[lo:hi, c], dtype=np.float64)
+        score, reference = local_scores(full, np.asarray([row]), lo, hi, NEIGHBOURS, spread_floor(full[lo:hi]))
+        value, series = float(full[row]), str(frame.series_names[s])
+        profile = (profiles or {}).get((series, column))
+        plausible = profile is not None and profile.why_implausible(value, float(score[0])) is None
+        time = frame.format_times(frame.time_of(np.asarray([row])))[0]
+        anomaly = LocalAnomaly(
+            "peak" if plausible else "bad_value", row, series, column, time, value, float(reference[0]),
+            float(reference[0]), float(score[0]), explains={int(k): float(v) for k, v in shares.items()},
+        )  # fmt: skip
+        anomalies.append(anomaly)
+    return anomalies
+
+
+def data_evidence(
+    datamodule: Any,
+    records: list[SpikeRecord],
+    profiles: Mapping[tuple[str, str], Any] | None = None,
+    tested: Mapping[tuple[int, str], Mapping[int, float]] | None = None,
+    named: float = 0.25,
+) -> dict[str, Any]:
+    """The :class:`~lightning_lstm.spikes.records.RunContext` fields that come from the data ({} without a frame).
+
+    Args:
+        datamodule: the run's data module (its ``frame``, ``bounds`` and ``hparams``).
+        records: the run's spikes.
+        profiles: ``{(series, column): ColumnProfile}`` of the training span, to tell bad values from peaks.
+        tested: the intervention test's ``{(row, column): {global step: share}}``, set as the anomalies' ``explains``.
+        named: the share of a spike a value must explain to be added when its score did not name it.
+    """
     frame, bounds = getattr(datamodule, "frame", None), getattr(datamodule, "bounds", None)
     hp = getattr(datamodule, "hparams", None)
     if frame is None or bounds is None or hp is None or "lookback" not in hp:
@@ -249,7 +343,13 @@ def data_evidence(datamodule: Any, records: list[SpikeRecord]) -> dict[str, Any]
     spans = span_rows(frame, bounds, "train")
     targets = frame.column_index(list(getattr(datamodule, "target_columns", frame.columns)))
     level = target_level(frame.values, spans, targets)
-    anomalies = anomalies_in_spike_windows(frame, records, int(hp.lookback), int(hp.horizon)) if records else []
+    width = int(hp.lookback) + int(hp.horizon)
+    anomalies = anomalies_in_spike_windows(frame, records, int(hp.lookback), int(hp.horizon), profiles)
+    if tested:
+        anomalies = add_intervention_results(frame, anomalies, tested, profiles, named)
+        spike_rows = [{r for w in s.top_windows for r in range(int(w["window_id"]), int(w["window_id"]) + width)}
+                      for s in records]  # fmt: skip
+        count_spikes_per_row(spike_rows, anomalies)
     stats = getattr(datamodule, "stats", None)
     quantiles = tuple(hp.get("outlier_quantiles", (0.005, 0.995)))
     return {
@@ -259,6 +359,6 @@ def data_evidence(datamodule: Any, records: list[SpikeRecord]) -> dict[str, Any]
         "outliers_clipped": int(sum(stats.clipped.values())) if stats is not None else None,
         "anomalies": anomalies,
         "clip_effects": clip_effects(frame, spans, anomalies, quantiles) if records else {},
-        "window_width": int(hp.lookback) + int(hp.horizon),
+        "window_width": width,
         "neighbour_words": step_words(frame.time_step, frame.is_datetime),
     }

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -31,9 +32,11 @@ from lightning_lstm.callbacks.contracts import (
 from lightning_lstm.callbacks.run_io import gather_objects, run_dir, tensorboard_writer
 from lightning_lstm.model.step_logging import logs_this_step
 from lightning_lstm.spikes.bad_values import data_evidence
+from lightning_lstm.spikes.data_notes import data_notes_markdown, note_line, profiles_and_notes
 from lightning_lstm.spikes.detector import DeviceSpikeDetector, SpikeDetector, SpikeVerdict, as_kind
 from lightning_lstm.spikes.diagnosis import diagnose, find_causes
 from lightning_lstm.spikes.history import RunHistory, median_or_none
+from lightning_lstm.spikes.intervention import NAMED_SHARE, Intervention
 from lightning_lstm.spikes.outputs import (
     clip_norm,
     detector_values,
@@ -70,6 +73,12 @@ class LossSpikeCallback(Callback):
     (:class:`~lightning_lstm.callbacks.contracts.StepWindowLosses`) is scored on the loss its ``training_step``
     returns, in ``on_train_batch_end``, after the update: spikes are detected, logged and reported, with no windows
     named; ``skip`` is an error and ``stop`` keeps the spiking update. A warning at setup says so.
+
+    Each flagged spike's windows are re-scored with single values replaced (rank zero, only on spikes:
+    :mod:`~lightning_lstm.spikes.intervention`, which states the weights used), giving ``explained_share`` and the
+    named values' ``explains``. At fit start the values implausible for their column in the training span are
+    listed (:mod:`~lightning_lstm.spikes.data_notes`) in the log, TensorBoard (``spikes/data_notes``) and
+    ``spikes.json`` (``data_notes``); the data are never changed.
 
     State (detector windows and counts, spike records, learning-rate history) travels in the checkpoint under the
     state key ``LossSpikeCallback``, independent of the settings, so thresholds may change on resume. With
@@ -157,6 +166,10 @@ class LossSpikeCallback(Callback):
         self._trainer: pl.Trainer | None = None
         self._layout_written_to: Path | None = None
         self._log_every = log_every_n_steps or 0
+        self.intervention = Intervention()  # replaces values of flagged spikes' windows (rank zero)
+        self.data_notes: list[dict[str, Any]] = []  # values implausible for their column (set at fit start, rank 0)
+        self.data_notes_total = 0
+        self._profiles: dict = {}  # {(series, column): ColumnProfile} of the training span
 
     # -- hooks -----------------------------------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -175,6 +188,22 @@ class LossSpikeCallback(Callback):
         if writer is not None and self._layout_written_to != self._run_dir:  # once per run folder
             write_layout(writer, clip_norm(trainer) is not None)
             self._layout_written_to = self._run_dir
+        if trainer.is_global_zero:
+            self._note_data(trainer, writer)
+        self.intervention.reset(self._profiles)
+
+    def _note_data(self, trainer: pl.Trainer, writer) -> None:
+        """The data notes (:mod:`~lightning_lstm.spikes.data_notes`): logged, in TensorBoard, kept for spikes.json."""
+        self._profiles, notes, self.data_notes_total = profiles_and_notes(trainer.datamodule)
+        self.data_notes = [asdict(note) for note in notes]
+        if notes:
+            log.warning(
+                "data notes: %d value(s) implausible for their column in the training span (not changed):\n  %s%s",
+                self.data_notes_total, "\n  ".join(note_line(n) for n in notes[:20]),
+                f"\n  ... and {self.data_notes_total - 20} more (spikes.json)" if self.data_notes_total > 20 else "",
+            )  # fmt: skip
+        if writer is not None and self._profiles:
+            writer.add_text("spikes/data_notes", data_notes_markdown(notes, self.data_notes_total), trainer.global_step)
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -236,7 +265,10 @@ class LossSpikeCallback(Callback):
         if not trainer.is_global_zero:
             return
         losses = self.loss_detector.state_dict()["values"]  # the rolling window: the loss the run ended at
-        self.context = run_context(trainer, self.epochs_seen, self.history, median_or_none(losses), self.records)
+        final = median_or_none(losses)
+        evidence = {"profiles": self._profiles, "tested": self.intervention.tested, "named": NAMED_SHARE}
+        self.context = run_context(trainer, self.epochs_seen, self.history, final, self.records, evidence)
+        self.context.data_notes, self.context.data_notes_total = self.data_notes, self.data_notes_total
         findings = find_causes(self.records, self.context)
         self.diagnosis = sentences = diagnose(self.records, self.context, findings)
         left_out = max(0, len(self.records) - self.max_text_entries)  # beyond the per-spike report's cap
@@ -253,6 +285,7 @@ class LossSpikeCallback(Callback):
         write_report(
             path, trainer, self.records, epochs=self.epochs_seen, stop_reason=self.stop_reason,
             sentences=sentences, settings=self._settings(), ranks=ranks, findings=findings,
+            data_notes=self.data_notes, data_notes_total=self.data_notes_total,
         )  # fmt: skip
         log.info("Loss spikes: %s", summary.replace("\n\n", "\n"))
 
@@ -313,6 +346,8 @@ class LossSpikeCallback(Callback):
             record = spike_record(
                 trainer, context, verdict, self.loss_detector.threshold, grad, top_windows=self.top_windows
             )
+            if trainer.is_global_zero and self.per_window:  # the weights now (see intervention's docstring)
+                record.explained_share = self.intervention.test(trainer.lightning_module, trainer.datamodule, record)
             if "skip" in self.actions and optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)  # no gradient, no update: optimizers skip such parameters
                 record.skipped = True
@@ -356,6 +391,7 @@ class LossSpikeCallback(Callback):
             **self.history.state_dict(),  # lr_initial, lr_max, lr_previous, lr_increased_steps, grad_norms, ...
             "saved_batches": self.saved_batches,
             "epochs_seen": self.epochs_seen,
+            "value_shares": [[row, column, shares] for (row, column), shares in self.intervention.tested.items()],
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -365,6 +401,10 @@ class LossSpikeCallback(Callback):
         self.history.load_state_dict(state_dict)  # older checkpoints lack some of its keys
         self.saved_batches = state_dict.get("saved_batches", 0)
         self.epochs_seen = state_dict.get("epochs_seen", 0)
+        self.intervention.tested = {
+            (int(row), str(column)): {int(k): float(v) for k, v in shares.items()}
+            for row, column, shares in state_dict.get("value_shares", [])
+        }  # older checkpoints: none
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -391,6 +431,7 @@ def run_context(
     history: RunHistory,
     final_loss: float | None = None,
     records: list[SpikeRecord] | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> RunContext:
     """The run as the diagnosis needs it, gathered in one place: batches from the training DataLoader, outliers from
     the data's hparams, the learning rates and the gradient-norm distribution from the run's ``history``, and what
@@ -423,7 +464,7 @@ def run_context(
         grad_norm_quantiles=norms.quantiles(),
         clip_engaged_steps=norms.clipped,
         final_loss=final_loss if final_loss is not None and math.isfinite(final_loss) else None,
-        **data_evidence(trainer.datamodule, records or []),
+        **data_evidence(trainer.datamodule, records or [], **(evidence or {})),
     )
 
 

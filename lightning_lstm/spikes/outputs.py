@@ -254,6 +254,8 @@ def write_report(
     settings: dict[str, Any],
     ranks: list[dict[str, Any]],
     findings: list[Finding] | None = None,
+    data_notes: list[dict[str, Any]] | None = None,
+    data_notes_total: int = 0,
 ) -> None:
     """Writes ``spikes.json`` (rank zero, atomically: a kill or a full disk never leaves half a file); logs an error
     when the ranks' decisions differ."""
@@ -266,6 +268,8 @@ def write_report(
         "settings": settings,
         "ranks": ranks,
         "spikes": [r.to_dict() for r in records],
+        "data_notes": list(data_notes or []),  # column, series, row, time, value, reference, why
+        "data_notes_total": data_notes_total,
     }
     text = json.dumps(report, indent=2).encode()
     key = "trainer.logger.init_args.save_dir" if trainer.logger is not None else "trainer.default_root_dir"
@@ -310,7 +314,9 @@ def spike_markdown(record: SpikeRecord) -> str:
         ("learning rate", _fmt(record.lr)),
         ("batch size", f"{record.batch_size} of {record.nominal_batch_size}"),
         ("update skipped", "yes" if record.skipped else "no"),
-    ]
+        ("largest share one value explains", "not tested" if record.explained_share is None
+         else f"{record.explained_share:.0%} (replaced by its neighbours, re-scored without an update)"),
+    ]  # fmt: skip
     lines = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
     if record.top_windows:
         lines += [

@@ -1,0 +1,194 @@
+"""Data notes: values implausible for their column, listed at fit time whether or not they cause spikes.
+
+A value is **implausible** for its column (:meth:`ColumnProfile.why_implausible`) when it lies far outside the
+column's training distribution (beyond the 0.1% / 99.9% quantiles by more than their distance: a robust measure
+that a few sentinels do not move), or when it stands
+out from both its neighbourhoods by far more than the column's own values ever do (its local score,
+:func:`~lightning_lstm.spikes.bad_values.local_scores`, is over ``LOCAL_MARGIN`` times the 99.9% quantile of the
+column's local scores over the training span, and at least ``BAD_SCORE``). So a sentinel (-999, 0 K, 65535) or a
+reading at 2% of its neighbours in a smooth column is noted, while a heavy-tailed column's routine 5-10x peaks are
+not. The same profile tells the diagnosis a ``bad_value`` from a ``peak``.
+
+Cost: ``O(rows)`` per column of each series' training span (``O(rows x NEIGHBOURS)`` for the local scores, computed
+in chunks), once per fit. The data are never changed. Pure numpy, no Lightning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lightning_lstm.data.splits import span_rows
+from lightning_lstm.spikes.bad_values import BAD_SCORE, NEIGHBOURS, local_scores, spread_floor
+
+TAIL_QUANTILE = 0.001
+"""The quantiles ``(q, 1 - q)`` of the training values that bound the column's range."""
+TAIL_ROWS = 5
+"""... and at least this many rows lie beyond each of them (so a few errors in a short span never set the range)."""
+RANGE_MARGIN = 1.0
+"""A value is outside the training distribution beyond the range's quantiles by this many times their distance."""
+SCORE_QUANTILE = 0.999
+"""The quantile of the column's own local scores that sets how far a value may routinely stand out."""
+LOCAL_MARGIN = 8.0
+"""A value is implausible when its local score exceeds this many times that quantile (and ``BAD_SCORE``)."""
+MAX_NOTES = 200
+"""At most this many notes are kept (the rest are counted)."""
+CHUNK_ROWS = 65_536
+"""Rows scored at a time (the neighbourhood blocks are ``(rows, NEIGHBOURS)``)."""
+
+
+@dataclass
+class ColumnProfile:
+    """What a column's training span says is plausible for it.
+
+    Attributes:
+        column: the column's name.
+        series: the series' name.
+        low: the lower quantile (``TAIL_QUANTILE``, or ``TAIL_ROWS`` rows in) of the finite training values.
+        high: the upper quantile.
+        floor: the column's resolution-aware spread floor (:func:`~lightning_lstm.spikes.bad_values.spread_floor`).
+        routine_score: the ``SCORE_QUANTILE`` quantile of the training rows' local scores (at most ``TAIL_ROWS``
+            rows from the top).
+    """
+
+    column: str
+    series: str
+    low: float
+    high: float
+    floor: float
+    routine_score: float
+
+    def outside(self, values: np.ndarray) -> np.ndarray:
+        """``(n,)`` whether each value lies far outside the training range: beyond ``low`` or ``high`` by more than
+        ``RANGE_MARGIN`` times their distance."""
+        width = max(self.high - self.low, self.floor)
+        with np.errstate(invalid="ignore"):
+            far = (values < self.low - RANGE_MARGIN * width) | (values > self.high + RANGE_MARGIN * width)
+        return far & np.isfinite(values)
+
+    @property
+    def score_limit(self) -> float:
+        """The local score above which a value is implausible."""
+        return max(BAD_SCORE, LOCAL_MARGIN * self.routine_score)
+
+    def why_implausible(self, value: float, score: float) -> str | None:
+        """Why ``value`` (whose local score is ``score``) is implausible for the column, or ``None`` if it is not."""
+        if not math.isfinite(value):
+            return None
+        if self.outside(np.asarray([value]))[0]:
+            return f"far outside its training range ({self.low:.4g} to {self.high:.4g})"
+        if math.isfinite(score) and score >= self.score_limit:
+            return (
+                f"{score:.0f} local spreads from its neighbours, where the column's values reach "
+                f"{self.routine_score:.3g} (99.9% of them)"
+            )
+        return None
+
+
+@dataclass
+class DataNote:
+    """One implausible value: where it is, what it is and why it is noted.
+
+    Attributes:
+        column: the column's name.
+        series: the series' name.
+        row: the global row in the frame.
+        time: the row's timestamp as text.
+        value: the value.
+        reference: the median of its neighbours.
+        why: plain words.
+    """
+
+    column: str
+    series: str
+    row: int
+    time: str
+    value: float
+    reference: float
+    why: str
+
+
+def column_profile(column: np.ndarray, name: str, series: str) -> tuple[ColumnProfile, np.ndarray, np.ndarray]:
+    """The profile of one column's training span, with every row's local score and neighbours' median.
+
+    Args:
+        column: ``(n,)`` the column's training values (float64; NaN where missing).
+
+    Returns:
+        The profile, ``(n,)`` local scores (0 where a row has too few neighbours) and ``(n,)`` references.
+    """
+    finite = column[np.isfinite(column)]
+    floor = spread_floor(column)
+    n = len(column)
+    scores, references = np.zeros(n), np.full(n, np.nan)
+    for begin in range(0, n, CHUNK_ROWS):
+        rows = np.arange(begin, min(begin + CHUNK_ROWS, n))
+        scores[rows], references[rows] = local_scores(column, rows, 0, n, NEIGHBOURS, floor)
+    if not len(finite):
+        return ColumnProfile(name, series, math.nan, math.nan, floor, 0.0), scores, references
+    tail = max(TAIL_QUANTILE, TAIL_ROWS / len(finite))
+    low, high = np.quantile(finite, [min(tail, 0.5), max(1 - tail, 0.5)])
+    routine = float(np.quantile(scores[np.isfinite(column)], max(min(SCORE_QUANTILE, 1 - tail), 0.5)))
+    return ColumnProfile(name, series, float(low), float(high), floor, routine), scores, references
+
+
+def profiles_and_notes(datamodule: Any) -> tuple[dict[tuple[str, str], ColumnProfile], list[DataNote], int]:
+    """Profiles of every column of every series (training span) and the notes of its implausible values.
+
+    Returns:
+        ``{(series, column): profile}``, the notes (at most ``MAX_NOTES``, in row order per column) and how many
+        implausible values there were in all. Empty without a frame (e.g. a data module of another kind).
+    """
+    frame, bounds = getattr(datamodule, "frame", None), getattr(datamodule, "bounds", None)
+    if frame is None or bounds is None:
+        return {}, [], 0
+    profiles: dict[tuple[str, str], ColumnProfile] = {}
+    notes: list[DataNote] = []
+    total = 0
+    for s, (a, b) in enumerate(span_rows(frame, bounds, "train")):
+        series = str(frame.series_names[s])
+        for c, name in enumerate(frame.columns):
+            column = np.asarray(frame.values[a:b, c], dtype=np.float64)
+            profile, scores, references = column_profile(column, str(name), series)
+            profiles[(series, str(name))] = profile
+            suspects = np.flatnonzero(profile.outside(column) | (np.isfinite(column) & (scores >= profile.score_limit)))
+            total += len(suspects)
+            keep = suspects[: max(0, MAX_NOTES - len(notes))]
+            if not len(keep):
+                continue
+            times = frame.format_times(frame.time_of(keep + a))
+            for i, time in zip(keep, times, strict=True):
+                why = profile.why_implausible(float(column[i]), float(scores[i])) or "implausible"
+                notes.append(DataNote(str(name), series, int(i + a), time, float(column[i]), float(references[i]), why))
+    return profiles, notes, total
+
+
+def note_line(note: DataNote) -> str:
+    """One note in plain words."""
+    where = f"{note.time} ({note.series}; neighbours' median {note.reference:.4g})"
+    return f"{note.column} = {note.value:.6g} at {where}: {note.why}"
+
+
+def data_notes_markdown(notes: list[dict[str, Any]] | list[DataNote], total: int | None = None) -> str:
+    """The notes as a markdown table (``spikes.json``'s ``data_notes`` dicts or :class:`DataNote` objects), or a
+    sentence saying there are none. ``total``: how many there were, when more were found than listed."""
+    rows = [n if isinstance(n, dict) else n.__dict__ for n in notes]
+    if not rows:
+        return "No value is implausible for its column in the training span."
+    lines = [
+        "Values implausible for their column in the training span (never changed by the run; check them at the "
+        "source):",
+        "",
+        "| column | series | time | value | neighbours' median | why |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    lines += [
+        f"| {r['column']} | {r['series']} | {r['time']} | {r['value']:.6g} | {r['reference']:.4g} | {r['why']} |"
+        for r in rows
+    ]
+    if total is not None and total > len(rows):
+        lines += ["", f"... and {total - len(rows)} more."]
+    return "\n".join(lines)
