@@ -229,6 +229,10 @@ class RunContext:
         neighbour_words: how a value's neighbours are called ("neighbouring hours").
         val_mae_best: the best epoch's validation MAE, if known.
         val_mae_final: the last epoch's validation MAE, if known.
+        loss: the model's training loss (``mse``, ``huber``, ``l1``, ``pinball``), or ``None`` if unknown.
+        target_columns: the columns the model forecasts (empty: unknown).
+        loss_dispersion: the spread of the step losses (1.4826 x MAD) over their median, after the detector's
+            warm-up, or ``None`` if unknown: how noisy one batch's mean loss is.
     """
 
     num_epochs_run: int
@@ -256,6 +260,9 @@ class RunContext:
     neighbour_words: str = "neighbouring values"
     val_mae_best: float | None = None
     val_mae_final: float | None = None
+    loss: str | None = None
+    target_columns: list[str] = field(default_factory=list)
+    loss_dispersion: float | None = None
 
 
 @dataclass
