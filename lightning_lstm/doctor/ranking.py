@@ -41,9 +41,9 @@ def _mae(result: dict[str, Any]) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def _can_win(row: Row, base_spikes: int, base_mae: float | None, tolerance: float) -> bool:
-    """An accepted row that removed spikes or lowered the MAE by more than ``tolerance`` (any finite MAE when the
-    probe had none)."""
+def helped(row: Row, base_spikes: int, base_mae: float | None, tolerance: float) -> bool:
+    """Whether an accepted row removed spikes or lowered the MAE by more than ``tolerance`` (any finite MAE when the
+    probe had none): a remedy that may win, and a hypothesis its run confirmed."""
     change = row.mae_change(base_mae)
     better = base_mae is None or (change is not None and change < -tolerance)
     return row.accepted and (row.spikes < base_spikes or better)
@@ -82,7 +82,7 @@ def rank(
             row.refused = f"validation MAE {change:+.1%} (over the {tolerance:.0%} tolerance)"
         row.accepted = not row.refused
         rows.append(row)
-    contenders = [r for r in rows if _can_win(r, base_spikes, base_mae, tolerance)]
+    contenders = [r for r in rows if helped(r, base_spikes, base_mae, tolerance)]
     best_mae = min((r.val_mae for r in contenders), default=None)
     may_win = {id(r) for r in contenders}
 

@@ -1,11 +1,12 @@
-"""``report.md``: the cause in plain words, its evidence, the before/after table, what each remedy cost, the time."""
+"""``report.md``: the cause in plain words, its evidence, the before/after table, which hypotheses the runs confirmed
+and which they refuted, what each remedy cost, the time."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from lightning_lstm.doctor.ranking import Row
+from lightning_lstm.doctor.ranking import Row, helped
 
 
 def _num(value: float | None, digits: str = ".4g") -> str:
@@ -83,6 +84,51 @@ def _table(rows: list[Row], winner: Row | None, tolerance: float) -> list[str]:
     return [*lines, ""]
 
 
+def _hypotheses(summary, rows: list[Row], tolerance: float) -> list[str]:
+    """Each hypothesis (a finding with advice) and what its remedies' runs said of it."""
+    causes = [f for f in summary["findings"] if f.get("advice")]
+    if not causes or len(rows) < 2:
+        return []
+    base, by_name = rows[0], {r.name: r for r in rows[1:]}
+    lines = ["## Hypotheses and what the runs said", ""]
+    for finding in causes:
+        cause = finding["cause"]
+        names = [c["name"] for c in summary["candidates"] if cause in c["cause"].split("+")]
+        tried = [by_name[n] for n in names if n in by_name]
+        name = cause.replace("_", " ")
+        if not tried:
+            lines.append(f"- **{name}**: not tried (over `doctor.max_candidates`).")
+            continue
+        outcome = "; ".join(_outcome(r, base) for r in tried)
+        verdict = "confirmed" if any(helped(r, base.spikes, base.val_mae, tolerance) for r in tried) else "refuted"
+        lines.append(f"- **{name}**: {verdict} by the runs ({outcome}).")
+    return [*lines, ""]
+
+
+def _outcome(row: Row, base: Row) -> str:
+    if row.spikes is None:
+        return f"{row.name}: {row.refused}"
+    change = row.mae_change(base.val_mae)
+    mae = "" if change is None else f", val MAE {change:+.1%}"
+    return f"{row.name}: spikes {base.spikes} -> {row.spikes}{mae}" + (
+        f", refused: {row.refused}" if row.refused else ""
+    )
+
+
+def _more_spikes(winner: Row | None, base: Row) -> list[str]:
+    """Why a winner with more spikes than the probe still wins."""
+    if winner is None or winner.spikes is None or base.spikes is None or winner.spikes <= base.spikes:
+        return []
+    change = winner.mae_change(base.val_mae)
+    lower = f"{-change:.1%} lower" if change is not None else "lower"
+    return [
+        f"`{winner.name}` has more spikes than the probe ({winner.spikes} against {base.spikes}) and a validation MAE "
+        f"{lower}: the detector counts spikes relative to each run's own loss, and this remedy's loss is on another "
+        "(smaller or bounded) scale, so smaller bumps count as spikes. The MAE is what your forecasts are scored on.",
+        "",
+    ]
+
+
 def report_markdown(summary, rows: list[Row], winner: Row | None, probe, lr_test, options) -> str:
     """The whole report as markdown."""
     lines = ["# doctor report", ""]
@@ -94,8 +140,11 @@ def report_markdown(summary, rows: list[Row], winner: Row | None, probe, lr_test
         "",
     ]
     lines += _diagnosis(summary["findings"], probe)
+    # (the "Data notes" section goes here)
     if len(rows) > 1:
         lines += _table(rows, winner, options.tolerance)
+        lines += _hypotheses(summary, rows, options.tolerance)
+        lines += _more_spikes(winner, rows[0])
     if lr_test:
         used = next((c["overlay"] for c in summary["candidates"] if c["cause"] == "learning_rate"), {})
         lines += [
@@ -112,8 +161,8 @@ def report_markdown(summary, rows: list[Row], winner: Row | None, probe, lr_test
         ]
     elif len(rows) > 1:
         lines += [
-            "**No remedy passed**: none removed spikes without worsening the validation MAE; no fixed.yaml was "
-            "written.",
+            "**No remedy passed**: none removed spikes or lowered the validation MAE by more than the tolerance "
+            "without worsening it; no fixed.yaml was written.",
             "",
         ]
     lines += ["![training loss before and after](loss.png)", ""]

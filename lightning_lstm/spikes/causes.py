@@ -17,6 +17,7 @@ The evidence every rule reads is :class:`RunContext`. No Lightning here.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,6 +106,18 @@ def time_list(anomalies: list[LocalAnomaly]) -> str:
 def nonfinite_number(value: float | None) -> bool:
     """Whether a number is missing or not finite."""
     return value is None or not math.isfinite(value)
+
+
+def loss_dispersion(losses: list[float]) -> float | None:
+    """How noisy one batch's mean loss is: the robust spread (1.4826 x MAD) of the last half's finite step losses
+    over their median (the first half still descends); ``None`` with fewer than 20 such steps."""
+    last = [v for v in losses[len(losses) // 2 :] if math.isfinite(v)]
+    if len(last) < 20:
+        return None
+    middle = statistics.median(last)
+    if middle <= 0:
+        return None
+    return 1.4826 * statistics.median(abs(v - middle) for v in last) / middle
 
 
 def tested(spike: SpikeRecord) -> bool:
@@ -268,7 +281,9 @@ def _recurring(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Findin
     quantile = ctx.clip_effects.get("quantile")
     cut = f", and `data.outliers: quantile` would cut {quantile['clipped']} real training values" if quantile else ""
     if all(tested(s) for s in covered):
-        held = f"no single value of their windows ({example}) removes {NAMED_SHARE:.0%} of the excess loss when replaced"
+        held = (
+            f"no single value of their windows ({example}) removes {NAMED_SHARE:.0%} of the excess loss when replaced"
+        )
     else:
         held = f"their windows hold no value far from its neighbours ({example})"
     unexplained = all(unexplained_by_values(s, ctx) for s in covered)
@@ -351,24 +366,25 @@ def _batch_noise(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Find
         f"or on the same windows, and {values}; {why}: the spikes are the noise of a small batch's mean loss"
     )
     new = size * BATCH_GROWTH
-    advice = (
-        f"Use larger batches (`data.batch_size: {new}`, {BATCH_GROWTH}x; the learning rate may be scaled with it)."
-    )
+    advice = f"Use larger batches (`data.batch_size: {new}`, {BATCH_GROWTH}x; the learning rate may be scaled with it)."
     confidence = 0.4 + 0.4 * len(covered) / total
     return Finding("batch_noise", sentence, confidence, advice, {"data.batch_size": new}, len(covered))
 
 
 def _unscaled(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
+    """Whenever ``data.scaler`` is none: scaling is a hypothesis the doctor tries; conclusive when the targets sit far
+    from 0 or spread widely."""
+    if ctx.scaler != "none":
+        return None
     median, std = ctx.target_median, ctx.target_std
-    if ctx.scaler != "none" or median is None or not std:
-        return None
+    sentence = "The data are unscaled (`data.scaler: none`)"
+    if median is None or not std:
+        return Finding(
+            "unscaled", sentence, 0.4, "Scale the data (`data.scaler: standard`).", {"data.scaler": "standard"}
+        )
     level = abs(median) / std
-    if std <= 10 and level < UNSCALED_LEVEL:
-        return None
-    sentence = (
-        f"The data are unscaled (`data.scaler: none`): the targets' median is {median:.4g}, their spread {std:.3g}"
-    )
-    confidence = 0.6
+    sentence += f": the targets' median is {median:.4g}, their spread {std:.3g}"
+    confidence = 0.6 if std > 10 or level >= UNSCALED_LEVEL else 0.4
     if ctx.final_loss is not None and ctx.final_loss > 0.1 * std**2:
         sentence += (
             f"; the training loss at the end, {ctx.final_loss:.3g}, is still {ctx.final_loss / std**2:.2g}x their "
