@@ -85,23 +85,24 @@ def _table(rows: list[Row], winner: Row | None, tolerance: float) -> list[str]:
 
 
 def _hypotheses(summary, rows: list[Row], tolerance: float) -> list[str]:
-    """Each hypothesis (a finding with advice) and what its remedies' runs said of it."""
-    causes = [f for f in summary["findings"] if f.get("advice")]
+    """Each hypothesis (a finding with advice) and what its own remedies' runs said of it; remedies combined from two
+    hypotheses are reported on their own line and confirm neither alone."""
+    causes = [f["cause"] for f in summary["findings"] if f.get("advice")]
     if not causes or len(rows) < 2:
         return []
     base, by_name = rows[0], {r.name: r for r in rows[1:]}
+    groups = causes + [c["cause"] for c in summary["candidates"] if c["cause"] not in causes]
     lines = ["## Hypotheses and what the runs said", ""]
-    for finding in causes:
-        cause = finding["cause"]
-        names = [c["name"] for c in summary["candidates"] if cause in c["cause"].split("+")]
-        tried = [by_name[n] for n in names if n in by_name]
-        name = cause.replace("_", " ")
-        if not tried:
+    for group in dict.fromkeys(groups):
+        tried = [by_name[c["name"]] for c in summary["candidates"] if c["cause"] == group and c["name"] in by_name]
+        name = " + ".join(part.replace("_", " ") for part in group.split("+"))
+        if "+" in group:
+            lines.append(f"- **{name}** together: " + "; ".join(_outcome(r, base) for r in tried) + ".")
+        elif not tried:
             lines.append(f"- **{name}**: not tried (over `doctor.max_candidates`).")
-            continue
-        outcome = "; ".join(_outcome(r, base) for r in tried)
-        verdict = "confirmed" if any(helped(r, base.spikes, base.val_mae, tolerance) for r in tried) else "refuted"
-        lines.append(f"- **{name}**: {verdict} by the runs ({outcome}).")
+        else:
+            verdict = "confirmed" if any(helped(r, base.spikes, base.val_mae, tolerance) for r in tried) else "refuted"
+            lines.append(f"- **{name}**: {verdict} by the runs ({'; '.join(_outcome(r, base) for r in tried)}).")
     return [*lines, ""]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from lightning_lstm.doctor.options import DoctorOptions
 from lightning_lstm.doctor.ranking import rank
-from lightning_lstm.doctor.remedies import candidates_for
+from lightning_lstm.doctor.remedies import Candidate, candidates_for
 from lightning_lstm.doctor.report import report_markdown
 from lightning_lstm.spikes.causes import LR_KEY
 
@@ -69,7 +69,13 @@ def _result(spikes: int, mae: float) -> dict:
 def test_the_report_says_which_hypotheses_the_runs_confirmed_and_refuted():
     probe = {"spikes": [{}] * 8, "recorder": {"steps": list(range(50)), "end_val_mae": 1.0}, "wall_s": 2.0}
     found = candidates_for(HYPOTHESES[1:], CONTEXT, None, 3)  # shuffle, huber_loss, batch_32: unscaled left out
-    results = {"shuffle": _result(8, 1.0), "huber_loss": _result(12, 0.6), "batch_32": _result(9, 1.05)}
+    found.append(Candidate("shuffle+huber_loss", "order+heavy_tail", {"data.shuffle": True, "model.loss": "huber"}, ""))
+    results = {
+        "shuffle": _result(8, 1.0),
+        "huber_loss": _result(12, 0.6),
+        "batch_32": _result(9, 1.05),
+        "shuffle+huber_loss": _result(2, 0.7),
+    }
     rows, winner = rank(probe, [(c, results[c.name]) for c in found], 0.02)
     summary = {
         "command": "",
@@ -90,5 +96,6 @@ def test_the_report_says_which_hypotheses_the_runs_confirmed_and_refuted():
         report
     )
     assert "- **unscaled**: not tried (over `doctor.max_candidates`)." in report
+    assert "- **order + heavy tail** together: shuffle+huber_loss: spikes 8 -> 2, val MAE -30.0%." in report
     assert winner.name == "huber_loss"
     assert "`huber_loss` has more spikes than the probe (12 against 8) and a validation MAE 40.0% lower" in report

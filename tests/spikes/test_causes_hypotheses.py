@@ -169,3 +169,11 @@ def test_a_real_fit_fills_the_loss_the_targets_and_the_dispersion(tmp_path, sine
     context: RunContext = spikes.context
     assert context.loss == "mse" and context.target_columns == ["value"] and context.nominal_batch_size == 8
     assert context.loss_dispersion is not None and context.loss_dispersion > 0
+
+
+def test_spikes_at_a_high_learning_rate_are_the_learning_rate_not_batch_noise():
+    # co2_high_lr (SGD at lr 2.0, batch 64): a noisy loss, spikes at different batches; the learning rate takes them.
+    places = [(6, 15), (6, 17), (7, 13), (7, 15), (12, 2)]
+    spikes = [replace(scored(e, b, windows=[100 * e + b]), lr=2.0) for e, b in places]
+    context = replace(CONTEXT, lr_max_seen=2.0, lr_initial=2.0, loss_dispersion=0.9)
+    assert causes(find_causes(spikes, context)) == ["learning_rate"]
