@@ -231,8 +231,8 @@ class RunContext:
         val_mae_final: the last epoch's validation MAE, if known.
         loss: the model's training loss (``mse``, ``huber``, ``l1``, ``pinball``), or ``None`` if unknown.
         target_columns: the columns the model forecasts (empty: unknown).
-        loss_dispersion: the spread of the step losses (1.4826 x MAD) over their median, after the detector's
-            warm-up, or ``None`` if unknown: how noisy one batch's mean loss is.
+        loss_dispersion: the spread (1.4826 x MAD) of the run's last half of step losses over their median, or
+            ``None`` if unknown: how noisy one batch's mean loss is.
     """
 
     num_epochs_run: int
