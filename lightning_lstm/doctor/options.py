@@ -29,8 +29,10 @@ class DoctorOptions:
         jobs: runs at once; default ``max(1, usable CPUs // threads per run)`` (1 on GPUs or with DDP); usable: the
             CPU affinity and the cgroup CPU quota (a container, a SLURM allocation).
         threads: torch threads per run (tiny LSTMs run fastest on one).
-        tolerance: the largest relative worsening of validation MAE a remedy may cause and still win (0.02: 2%).
-        max_candidates: at most this many remedies are tried.
+        tolerance: the largest relative worsening of validation MAE a remedy may cause and still win (0.02: 2%);
+            also the margin within which two remedies' MAEs count as equal (then fewer spikes wins), and the gain a
+            remedy with more spikes than the probe must make to win.
+        max_candidates: at most this many remedies are tried (each hypothesis' own remedy first, then variants).
         lr_find: run Lightning's LR range test (``Tuner.lr_find``) when the learning rate is a suspect.
     """
 

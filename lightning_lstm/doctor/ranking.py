@@ -1,10 +1,12 @@
-"""Ranking the candidates against the probe: fewer spikes first, then validation MAE, never a worse MAE.
+"""Ranking the candidates against the probe by what the user is scored on: validation MAE first, then spikes.
 
 Validation MAE is on the original scale (the module's ``val/mae``), never the test split, and averaged over the last
 third of the probe's epochs (where a run ended up, not one lucky epoch of an unstable run). A candidate is refused
-when that MAE is more than ``tolerance`` (default 2%) above the probe's, when
-it has more spikes than the probe, or when its run failed. The winner is the best accepted candidate that removed
-spikes, or, on a run without spikes, improved the MAE by more than the tolerance.
+when that MAE is more than ``tolerance`` (default 2%) above the probe's, or when its run failed. An accepted candidate
+can win when it removed spikes or lowered the MAE by more than ``tolerance``; among those, the ones within
+``tolerance`` of the best MAE compete and the fewest spikes wins (then the lower MAE). A remedy that lowers the MAE by
+more than ``tolerance`` therefore wins even with more spikes than the probe: the detector counts spikes relative to
+the run's own loss, and a remedy that rescales the loss (scaling, a robust loss) changes what counts as a spike.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ def _mae(result: dict[str, Any]) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
+def helped(row: Row, base_spikes: int, base_mae: float | None, tolerance: float) -> bool:
+    """Whether an accepted row removed spikes or lowered the MAE by more than ``tolerance`` (any finite MAE when the
+    probe had none): a remedy that may win, and a hypothesis its run confirmed."""
+    change = row.mae_change(base_mae)
+    better = base_mae is None or (change is not None and change < -tolerance)
+    return row.accepted and (row.spikes < base_spikes or better)
+
+
 def rank(
     probe: dict[str, Any], runs: list[tuple[Any, dict[str, Any]]], tolerance: float
 ) -> tuple[list[Row], Row | None]:
@@ -47,7 +57,8 @@ def rank(
     Args:
         probe: the probe's result.
         runs: ``(candidate, result)`` pairs.
-        tolerance: the largest accepted relative worsening of the validation MAE.
+        tolerance: the largest accepted relative worsening of the validation MAE, and the margin within which two
+            MAEs count as equal (then fewer spikes wins).
     """
     base_spikes, base_mae = len(probe.get("spikes", [])), _mae(probe)
     first = Row("probe", "your config", base_spikes, base_mae, probe.get("wall_s"), accepted=True)
@@ -69,25 +80,21 @@ def rank(
             row.refused = "no finite validation MAE"
         elif change is not None and change > tolerance:
             row.refused = f"validation MAE {change:+.1%} (over the {tolerance:.0%} tolerance)"
-        elif row.spikes > base_spikes:
-            row.refused = f"more spikes ({row.spikes} against {base_spikes})"
         row.accepted = not row.refused
         rows.append(row)
-    rows.sort(
-        key=lambda r: (
+    contenders = [r for r in rows if helped(r, base_spikes, base_mae, tolerance)]
+    best_mae = min((r.val_mae for r in contenders), default=None)
+    may_win = {id(r) for r in contenders}
+
+    def order(r: Row) -> tuple:
+        near_best = best_mae is not None and id(r) in may_win and r.val_mae <= best_mae * (1 + tolerance)
+        return (
             not r.accepted,
+            not near_best,
             r.spikes if r.spikes is not None else math.inf,
             r.val_mae if r.val_mae is not None else math.inf,
         )
-    )
-    winner = None
-    for row in rows:
-        if not row.accepted:
-            continue
-        change = row.mae_change(base_mae)
-        fewer = row.spikes < base_spikes
-        better = base_mae is None or (change is not None and change < -tolerance)
-        if fewer or (base_spikes == 0 and better) or (row.spikes == base_spikes and base_mae is None):
-            winner = row
-            break
+
+    rows.sort(key=order)
+    winner = rows[0] if rows and contenders and order(rows[0])[1] is False else None
     return [first, *rows], winner

@@ -1,8 +1,10 @@
 """From the probe's findings to the candidate remedies the doctor tries: each a named config overlay with its cost.
 
-One candidate per finding with advice, plus, where the findings offer them, the outlier clip that would cut every named
-bad value with the fewest real values, the LR range test's learning rate, and the first two remedies together.
-Nothing here is tried without a finding.
+Each hypothesis (a finding with advice) gets its own remedy first, in the diagnosis' order, so every hypothesis is
+tried within ``max_candidates``; then, where the findings offer them, the variants: the outlier clip that would cut
+every named bad value with the fewest real values, the LR range test's learning rate, the larger batch with its
+learning rate scaled, the ``l1`` loss beside ``huber``, and the first two remedies together. Nothing here is tried
+without a finding.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from typing import Any
 
 from lightning_lstm.spikes.causes import LR_KEY
 
-NAMES = {"order": "shuffle", "last_batch": "drop_last", "gradients": "clip_gradients", "unscaled": "scale"}
+NAMES = {
+    "order": "shuffle",
+    "last_batch": "drop_last",
+    "gradients": "clip_gradients",
+    "unscaled": "scale",
+    "heavy_tail": "huber_loss",
+}
+BATCH_LR_SCALE = 2.0
+"""The learning rate's factor beside a 4x batch (the square-root rule for adaptive optimizers)."""
 
 
 @dataclass
@@ -58,6 +68,51 @@ def _name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
+def _remedy(finding: dict[str, Any], context: dict[str, Any]) -> Candidate | None:
+    """The finding's own remedy: masking the values it names, its learning rate, or its config overlay."""
+    cause, overlay = finding["cause"], dict(finding["overlay"])
+    named = finding.get("anomalies", [])
+    if named and "data.path" in overlay:
+        times = ", ".join(sorted({a["time"] for a in named}))
+        drop = overlay.get("data.missing") == "drop"
+        cost = f"{len(named)} timestamp(s) masked" + (" (windows touching them skipped)" if drop else " (filled)")
+        return Candidate(f"mask_{cause}", cause, overlay, f"mask {times}", cost)
+    if cause == "learning_rate" or (cause == "nonfinite" and LR_KEY in overlay):
+        return Candidate(f"lr_{overlay[LR_KEY]:.2g}", cause, overlay, f"learning rate {overlay[LR_KEY]:.2g}")
+    if cause == "batch_noise" and "data.batch_size" in overlay:
+        size = overlay["data.batch_size"]
+        return Candidate(f"batch_{size}", cause, overlay, f"batch_size: {size}", _cost(cause, context))
+    if overlay:
+        what = ", ".join(f"{k.split('.', 1)[1]}: {v}" for k, v in overlay.items())
+        return Candidate(NAMES.get(cause, _name(cause)), cause, overlay, what, _cost(cause, context))
+    return None
+
+
+def _variants(finding: dict[str, Any], context: dict[str, Any]) -> list[Candidate]:
+    """More remedies for the same hypothesis, tried after every hypothesis' own one."""
+    cause, overlay, named = finding["cause"], finding["overlay"], finding.get("anomalies", [])
+    out = []
+    if cause in ("bad_values", "nonfinite") and named:
+        clip = _outlier_clip(context, len(named))
+        if clip is not None:
+            out.append(clip)
+    lr = float(context.get("lr_max_seen") or 0.0)
+    if cause == "batch_noise" and "data.batch_size" in overlay and lr:
+        size, scaled = overlay["data.batch_size"], float(f"{lr * BATCH_LR_SCALE:.2g}")
+        out.append(
+            Candidate(
+                f"batch_{size}+lr_{scaled:.2g}",
+                cause,
+                {"data.batch_size": size, LR_KEY: scaled},
+                f"batch_size: {size}, learning rate {scaled:.2g} ({BATCH_LR_SCALE:g}x)",
+                _cost(cause, context),
+            )
+        )
+    if cause == "heavy_tail":
+        out.append(Candidate("l1_loss", cause, {"model.loss": "l1"}, "loss: l1", _cost(cause, context)))
+    return out
+
+
 def candidates_for(findings: list[dict[str, Any]], context: dict[str, Any], lr_test: dict | None, limit: int):
     """The candidates for the probe's ``findings`` (dicts of :class:`~lightning_lstm.spikes.records.Finding`).
 
@@ -65,32 +120,15 @@ def candidates_for(findings: list[dict[str, Any]], context: dict[str, Any], lr_t
         findings: the probe's findings, the first-named first.
         context: the probe's run context (settings, clip effects, learning rate).
         lr_test: the LR range test's result, if one ran.
-        limit: at most this many candidates.
+        limit: at most this many candidates: each hypothesis' own remedy first, then the variants.
     """
-    out: list[Candidate] = []
-    for finding in findings:
-        if not finding.get("advice"):  # a note: nothing to try
-            continue
-        cause, overlay = finding["cause"], dict(finding["overlay"])
-        named = finding.get("anomalies", [])
-        if named and "data.path" in overlay:
-            times = ", ".join(sorted({a["time"] for a in named}))
-            drop = overlay.get("data.missing") == "drop"
-            cost = f"{len(named)} timestamp(s) masked" + (" (windows touching them skipped)" if drop else " (filled)")
-            out.append(Candidate(f"mask_{cause}", cause, overlay, f"mask {times}", cost))
-        elif cause == "learning_rate" or (cause == "nonfinite" and LR_KEY in overlay):
-            out.append(Candidate(f"lr_{overlay[LR_KEY]:.2g}", cause, overlay, f"learning rate {overlay[LR_KEY]:.2g}"))
-        elif overlay:
-            what = ", ".join(f"{k.split('.', 1)[1]}: {v}" for k, v in overlay.items())
-            out.append(Candidate(NAMES.get(cause, _name(cause)), cause, overlay, what, _cost(cause, context)))
-        if cause in ("bad_values", "nonfinite") and named:
-            clip = _outlier_clip(context, len(named))
-            if clip is not None:
-                out.append(clip)
+    hypotheses = [f for f in findings if f.get("advice")]  # a note: nothing to try
+    out = [c for c in (_remedy(f, context) for f in hypotheses) if c is not None]
+    more = [c for f in hypotheses for c in _variants(f, context)]
     current = float(context.get("lr_max_seen") or 0.0)
     tested = range_test_lr(lr_test, current) if current else None
-    if tested is not None and all(c.overlay.get(LR_KEY) != tested for c in out):
-        out.append(
+    if tested is not None:
+        more.append(
             Candidate(
                 f"lr_{tested:.2g}",
                 "learning_rate",
@@ -99,10 +137,9 @@ def candidates_for(findings: list[dict[str, Any]], context: dict[str, Any], lr_t
                 extra={"range_test": lr_test.get("suggestion")},
             )
         )
-    distinct = [c for i, c in enumerate(out) if c.cause not in {d.cause for d in out[:i]}]
-    if len(distinct) >= 2 and not set(distinct[0].overlay) & set(distinct[1].overlay):
-        first, second = distinct[:2]
-        out.append(
+    if len(out) >= 2 and not set(out[0].overlay) & set(out[1].overlay):
+        first, second = out[:2]
+        more.append(
             Candidate(
                 f"{first.name}+{second.name}",
                 f"{first.cause}+{second.cause}",
@@ -111,7 +148,11 @@ def candidates_for(findings: list[dict[str, Any]], context: dict[str, Any], lr_t
                 "; ".join(c for c in (first.cost, second.cost) if c),
             )
         )
-    return out[:limit]
+    unique: list[Candidate] = []
+    for candidate in out + more:
+        if all(candidate.overlay != c.overlay for c in unique):
+            unique.append(candidate)
+    return unique[:limit]
 
 
 def _outlier_clip(context: dict[str, Any], named: int) -> Candidate | None:
@@ -138,4 +179,8 @@ def _cost(cause: str, context: dict[str, Any]) -> str:
         return "rescales the steps above the clip"
     if cause == "order":
         return "none: the same windows, in a random order each epoch"
+    if cause == "batch_noise":
+        return f"{BATCH_LR_SCALE**2:.0f}x fewer optimizer steps per epoch"
+    if cause == "heavy_tail":
+        return "none on the data: the peaks stay, each window's pull on the loss is bounded"
     return ""

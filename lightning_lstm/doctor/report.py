@@ -1,11 +1,12 @@
-"""``report.md``: the cause in plain words, its evidence, the before/after table, what each remedy cost, the time."""
+"""``report.md``: the cause in plain words, its evidence, the before/after table, which hypotheses the runs confirmed
+and which they refuted, what each remedy cost, the time."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from lightning_lstm.doctor.ranking import Row
+from lightning_lstm.doctor.ranking import Row, helped
 from lightning_lstm.spikes.data_notes import data_notes_markdown
 
 
@@ -91,6 +92,52 @@ def _data_notes(probe: dict[str, Any]) -> list[str]:
     return ["## Data notes", "", data_notes_markdown(notes, context.get("data_notes_total")), ""]
 
 
+def _hypotheses(summary, rows: list[Row], tolerance: float) -> list[str]:
+    """Each hypothesis (a finding with advice) and what its own remedies' runs said of it; remedies combined from two
+    hypotheses are reported on their own line and confirm neither alone."""
+    causes = [f["cause"] for f in summary["findings"] if f.get("advice")]
+    if not causes or len(rows) < 2:
+        return []
+    base, by_name = rows[0], {r.name: r for r in rows[1:]}
+    groups = causes + [c["cause"] for c in summary["candidates"] if c["cause"] not in causes]
+    lines = ["## Hypotheses and what the runs said", ""]
+    for group in dict.fromkeys(groups):
+        tried = [by_name[c["name"]] for c in summary["candidates"] if c["cause"] == group and c["name"] in by_name]
+        name = " + ".join(part.replace("_", " ") for part in group.split("+"))
+        if "+" in group:
+            lines.append(f"- **{name}** together: " + "; ".join(_outcome(r, base) for r in tried) + ".")
+        elif not tried:
+            lines.append(f"- **{name}**: not tried (over `doctor.max_candidates`).")
+        else:
+            verdict = "confirmed" if any(helped(r, base.spikes, base.val_mae, tolerance) for r in tried) else "refuted"
+            lines.append(f"- **{name}**: {verdict} by the runs ({'; '.join(_outcome(r, base) for r in tried)}).")
+    return [*lines, ""]
+
+
+def _outcome(row: Row, base: Row) -> str:
+    if row.spikes is None:
+        return f"{row.name}: {row.refused}"
+    change = row.mae_change(base.val_mae)
+    mae = "" if change is None else f", val MAE {change:+.1%}"
+    return f"{row.name}: spikes {base.spikes} -> {row.spikes}{mae}" + (
+        f", refused: {row.refused}" if row.refused else ""
+    )
+
+
+def _more_spikes(winner: Row | None, base: Row) -> list[str]:
+    """Why a winner with more spikes than the probe still wins."""
+    if winner is None or winner.spikes is None or base.spikes is None or winner.spikes <= base.spikes:
+        return []
+    change = winner.mae_change(base.val_mae)
+    lower = f"{-change:.1%} lower" if change is not None else "lower"
+    return [
+        f"`{winner.name}` has more spikes than the probe ({winner.spikes} against {base.spikes}) and a validation MAE "
+        f"{lower}: the detector counts spikes relative to each run's own loss, and this remedy's loss is on another "
+        "(smaller or bounded) scale, so smaller bumps count as spikes. The MAE is what your forecasts are scored on.",
+        "",
+    ]
+
+
 def report_markdown(summary, rows: list[Row], winner: Row | None, probe, lr_test, options) -> str:
     """The whole report as markdown."""
     lines = ["# doctor report", ""]
@@ -105,6 +152,8 @@ def report_markdown(summary, rows: list[Row], winner: Row | None, probe, lr_test
     lines += _data_notes(probe)
     if len(rows) > 1:
         lines += _table(rows, winner, options.tolerance)
+        lines += _hypotheses(summary, rows, options.tolerance)
+        lines += _more_spikes(winner, rows[0])
     if lr_test:
         used = next((c["overlay"] for c in summary["candidates"] if c["cause"] == "learning_rate"), {})
         lines += [
@@ -121,8 +170,8 @@ def report_markdown(summary, rows: list[Row], winner: Row | None, probe, lr_test
         ]
     elif len(rows) > 1:
         lines += [
-            "**No remedy passed**: none removed spikes without worsening the validation MAE; no fixed.yaml was "
-            "written.",
+            "**No remedy passed**: none removed spikes or lowered the validation MAE by more than the tolerance "
+            "without worsening it; no fixed.yaml was written.",
             "",
         ]
     lines += ["![training loss before and after](loss.png)", ""]

@@ -32,11 +32,12 @@ from lightning_lstm.callbacks.contracts import (
 from lightning_lstm.callbacks.run_io import gather_objects, run_dir, tensorboard_writer
 from lightning_lstm.model.step_logging import logs_this_step
 from lightning_lstm.spikes.bad_values import data_evidence
+from lightning_lstm.spikes.causes import NAMED_SHARE, loss_dispersion
 from lightning_lstm.spikes.data_notes import data_notes_markdown, note_line, profiles_and_notes
 from lightning_lstm.spikes.detector import DeviceSpikeDetector, SpikeDetector, SpikeVerdict, as_kind
 from lightning_lstm.spikes.diagnosis import diagnose, find_causes
 from lightning_lstm.spikes.history import RunHistory, median_or_none
-from lightning_lstm.spikes.intervention import NAMED_SHARE, Intervention
+from lightning_lstm.spikes.intervention import Intervention
 from lightning_lstm.spikes.outputs import (
     clip_norm,
     detector_values,
@@ -436,7 +437,7 @@ def run_context(
     """The run as the diagnosis needs it, gathered in one place: batches from the training DataLoader, outliers from
     the data's hparams, the learning rates and the gradient-norm distribution from the run's ``history``, and what
     the data add (:func:`~lightning_lstm.spikes.bad_values.data_evidence`: the values inside the spikes' windows, the
-    targets' level, what outlier clipping would cut)."""
+    targets' level, what outlier clipping would cut), and the model's loss and the spread of its step losses."""
     lrs, norms = history.learning_rate, history.norms
     loader = trainer.train_dataloader
     settings = loader if isinstance(loader, BatchSettings) else None
@@ -448,6 +449,8 @@ def run_context(
         per_rank = len(settings.sampler)
         last = batch_size if drop_last else (per_rank % batch_size or batch_size)
     hparams = getattr(trainer.datamodule, "hparams", None) or {}  # LightningDataModule.save_hyperparameters
+    model = getattr(trainer.lightning_module, "hparams", None) or {}
+    loss = "pinball" if model.get("quantiles") else model.get("loss")
     return RunContext(
         num_epochs_run=epochs_seen,
         steps_per_epoch=batches_per_epoch(trainer),
@@ -465,6 +468,9 @@ def run_context(
         clip_engaged_steps=norms.clipped,
         final_loss=final_loss if final_loss is not None and math.isfinite(final_loss) else None,
         **data_evidence(trainer.datamodule, records or [], **(evidence or {})),
+        loss=str(loss) if loss is not None else None,
+        target_columns=list(hparams.get("target_columns") or []),
+        loss_dispersion=loss_dispersion(history.per_step()["losses"]),
     )
 
 

@@ -6,13 +6,18 @@ number at least three or span at least two epochs (:func:`strong`; a non-finite 
 alone). A rule never advises a change the run's own numbers show would not engage or could not help. Findings without
 advice are notes: what was checked and did not help. The data's causes come first, then the optimizer's; each rule
 sees only the spikes no earlier rule explained, so a gradient spike that a bad value caused is not blamed on the
-optimizer. Adding a cause: its rule and its :class:`Cause` entry here, its remedy in ``doctor/remedies.py``.
+optimizer. A rule marked ``always`` (order) is also tried on every spike, so an earlier rule cannot hide it: the
+diagnosis lists it as one more hypothesis for the doctor's runs to decide. Where the spikes were tested by
+intervention (``SpikeRecord.explained_share`` set), a value is named only when replacing it removed at least
+:data:`NAMED_SHARE` of a spike's excess loss. Adding a cause: its rule and its :class:`Cause` entry here, its remedy in
+``doctor/remedies.py``.
 The evidence every rule reads is :class:`RunContext`. No Lightning here.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +52,18 @@ DIVERGED_RATIO = 1.5
 """A run whose last validation MAE is this many times its best got worse as it trained on."""
 UNSCALED_LEVEL = 3.0
 """Unscaled targets whose median is this many standard deviations from 0 (or spread over 10 units) need scaling."""
+NAMED_SHARE = 0.25
+"""A value is named as a cause of a spike only when replacing it removed at least this share of the spike's excess
+loss (``LocalAnomaly.explains[step]``)."""
+SMALL_BATCH = 16
+"""A batch of at most this many windows makes a noisy mean loss."""
+NOISY_DISPERSION = 0.75
+"""... as does any batch whose step losses spread (1.4826 x MAD) by at least this fraction of their median (batch 8 on
+the noisy tuning series: 0.88-0.92; SGD at lr 2.0 on CO2, batch 64: 0.58, a learning-rate case)."""
+BATCH_GROWTH = 4
+"""The batch-noise remedy multiplies ``data.batch_size`` by this."""
+ROBUST_LOSS = "huber"
+"""The heavy-tail remedy's ``model.loss``."""
 
 
 def strong(covered: list[SpikeRecord], total: int) -> bool:
@@ -92,6 +109,53 @@ def nonfinite_number(value: float | None) -> bool:
     return value is None or not math.isfinite(value)
 
 
+def loss_dispersion(losses: list[float]) -> float | None:
+    """How noisy one batch's mean loss is: the robust spread (1.4826 x MAD) of the last half's finite step losses
+    over their median (the first half still descends); ``None`` with fewer than 20 such steps."""
+    last = [v for v in losses[len(losses) // 2 :] if math.isfinite(v)]
+    if len(last) < 20:
+        return None
+    middle = statistics.median(last)
+    if middle <= 0:
+        return None
+    return 1.4826 * statistics.median(abs(v - middle) for v in last) / middle
+
+
+def tested(spike: SpikeRecord) -> bool:
+    """Whether the spike was tested by intervention (its values replaced one at a time and re-scored)."""
+    return spike.explained_share is not None
+
+
+def explained_by(anomaly: LocalAnomaly, spike: SpikeRecord) -> float:
+    """The share of ``spike``'s excess loss that replacing ``anomaly`` removed (0 if untested; JSON's string keys
+    too)."""
+    explains = anomaly.explains or {}
+    return float(explains.get(spike.global_step, explains.get(str(spike.global_step), 0.0)))
+
+
+def named_for(spike: SpikeRecord, anomaly: LocalAnomaly, width: int | None) -> bool:
+    """Whether ``anomaly`` is a cause of ``spike``: by intervention where the spike was tested (its replacement
+    removed at least :data:`NAMED_SHARE` of the excess), else (older records) by lying inside its top windows."""
+    if tested(spike):
+        return explained_by(anomaly, spike) >= NAMED_SHARE
+    return anomaly.row in window_rows(spike, width)
+
+
+def caused(spikes: list[SpikeRecord], anomalies: list[LocalAnomaly], width: int | None):
+    """The spikes that at least one of ``anomalies`` causes (:func:`named_for`), and those anomalies."""
+    covered = [s for s in spikes if any(named_for(s, a, width) for a in anomalies)]
+    named = [a for a in anomalies if any(named_for(s, a, width) for s in covered)]
+    return covered, named
+
+
+def unexplained_by_values(spike: SpikeRecord, ctx: RunContext) -> bool:
+    """Whether no single value explains the spike: tested and below :data:`NAMED_SHARE`, or (untested) no anomaly
+    in its windows."""
+    if tested(spike):
+        return spike.explained_share < NAMED_SHARE
+    return not window_rows(spike, ctx.window_width) & {a.row for a in ctx.anomalies}
+
+
 def _nonfinite(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
     bad = [s for s in spikes if s.nonfinite]
     if not bad:
@@ -120,15 +184,21 @@ def _nonfinite(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Findin
 
 def _bad_values(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
     values = [a for a in ctx.anomalies if a.kind == "bad_value" and a.spikes > 0]
-    covered = covering(spikes, values, ctx.window_width)
+    covered, named = caused(spikes, values, ctx.window_width)
     if not strong(covered, total):
         return None
-    rows = set().union(*(window_rows(s, ctx.window_width) for s in covered))
-    named = sorted((a for a in values if a.row in rows), key=lambda a: (-a.spikes, a.row))
+    named = sorted(named, key=lambda a: (-a.spikes, a.row))
     sentence = (
         f"{share(covered, total)} had a top window holding one of {len(named)} value(s) far from their "
         f"neighbours: {listing(named, ctx.neighbour_words)}"
     )
+    proven = [s for s in covered if tested(s)]
+    if proven:
+        best = max(proven, key=lambda s: s.explained_share)
+        sentence += (
+            f"; replacing one of them removed at least {NAMED_SHARE:.0%} of the excess loss of {len(proven)} "
+            f"spike(s) (up to {best.explained_share:.0%}, at step {best.global_step})"
+        )
     clip, in_use = "", ctx.outliers
     cutting = {m: e for m, e in ctx.clip_effects.items() if e.get("anomalies", 0) >= len(named) and m != in_use}
     if ctx.clip_effects.get(in_use, {}).get("anomalies", 0) >= len(named):
@@ -186,8 +256,8 @@ def _same_place(spikes: list[SpikeRecord], ctx: RunContext) -> list[SpikeRecord]
     ]
 
 
-def _recurring(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
-    """Spikes at the same place of the epoch (unshuffled) or on the same windows, in several epochs."""
+def recurring_spikes(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> list[SpikeRecord]:
+    """Spikes at the same place of the epoch (unshuffled, not too dense) or on the same windows, in several epochs."""
     by_batch = not ctx.shuffle and ctx.steps_per_epoch is not None
     by_batch = by_batch and total / max(ctx.num_epochs_run, 1) <= MAX_SPIKE_DENSITY * ctx.steps_per_epoch
     epochs_of: dict[tuple, set[int]] = defaultdict(set)
@@ -196,9 +266,14 @@ def _recurring(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Findin
             epochs_of[(w["series"], w["window_id"])].add(spike.epoch)
     again = {key for key, epochs in epochs_of.items() if len(epochs) >= MIN_EPOCHS}
     same = {id(s) for s in _same_place(spikes, ctx)} if by_batch else set()
-    covered = [
+    return [
         s for s in spikes if id(s) in same or again.intersection((w["series"], w["window_id"]) for w in s.top_windows)
     ]
+
+
+def _recurring(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
+    """Spikes at the same place of the epoch (unshuffled) or on the same windows, in several epochs."""
+    covered = recurring_spikes(spikes, total, ctx)
     if not strong(covered, total):
         return None
     epochs = len({s.epoch for s in covered})
@@ -206,7 +281,14 @@ def _recurring(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Findin
     example = f"e.g. {first['series']} {first['input_start']} to {first['target_end']}" if first else ""
     quantile = ctx.clip_effects.get("quantile")
     cut = f", and `data.outliers: quantile` would cut {quantile['clipped']} real training values" if quantile else ""
-    plain = f"their windows hold no value far from its neighbours ({example}): clipping outliers would not help{cut}"
+    if all(tested(s) for s in covered):
+        held = (
+            f"no single value of their windows ({example}) removes {NAMED_SHARE:.0%} of the excess loss when replaced"
+        )
+    else:
+        held = f"their windows hold no value far from its neighbours ({example})"
+    unexplained = all(unexplained_by_values(s, ctx) for s in covered)
+    plain = f"{held}: clipping outliers would not help{cut}" if unexplained else "other causes may add to them"
     if not ctx.shuffle:
         batches = sorted({s.batch_idx for s in covered})
         where = f"batches {', '.join(map(str, batches[:8]))}{' ...' if len(batches) > 8 else ''} of each epoch"
@@ -228,17 +310,83 @@ def _recurring(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Findin
     return Finding("note", sentence, 0.5, None, {}, len(covered))
 
 
-def _unscaled(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
-    median, std = ctx.target_median, ctx.target_std
-    if ctx.scaler != "none" or median is None or not std:
+def target_peaks(ctx: RunContext) -> list[LocalAnomaly]:
+    """The ``peak`` anomalies of target columns inside spike windows (every column when the targets are unknown)."""
+    targets = set(ctx.target_columns)
+    return [a for a in ctx.anomalies if a.kind == "peak" and a.spikes > 0 and (not targets or a.column in targets)]
+
+
+def _heavy_tail(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
+    """Spikes carried by real extremes of a target under the squared error: a robust loss, not the data, is the fix.
+
+    The peaks are described in the sentence, not attached as anomalies: they are real values, never to be masked.
+    """
+    if ctx.loss != "mse":
         return None
-    level = abs(median) / std
-    if std <= 10 and level < UNSCALED_LEVEL:
+    covered, named = caused(spikes, target_peaks(ctx), ctx.window_width)
+    if not strong(covered, total):
         return None
+    named = sorted(named, key=lambda a: (-a.spikes, a.row))
     sentence = (
-        f"The data are unscaled (`data.scaler: none`): the targets' median is {median:.4g}, their spread {std:.3g}"
+        f"{share(covered, total)} are carried by {len(named)} real peak(s) of the target, far from their "
+        f"neighbours but plausible for their column: {listing(named, ctx.neighbour_words, 3)}. Under "
+        "`model.loss: mse` one such window's squared error dominates its batch's mean"
     )
-    confidence = 0.6
+    effects = {m: e for m, e in ctx.clip_effects.items() if e.get("clipped", 0) > 0}
+    if effects:
+        method, effect = min(effects.items(), key=lambda item: item[1]["clipped"])
+        sentence += (
+            f"; clipping them instead (`data.outliers: {method}`) would cut {effect['clipped']} real training "
+            "values, the peaks the forecast is for"
+        )
+    advice = (
+        f"Use a robust loss (`model.loss: {ROBUST_LOSS}`, or `l1`): it bounds each window's pull and keeps the peaks."
+    )
+    confidence = 0.5 + 0.4 * len(covered) / total
+    return Finding("heavy_tail", sentence, confidence, advice, {"model.loss": ROBUST_LOSS}, len(covered))
+
+
+def _batch_noise(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
+    """Spikes at different batches every epoch, with no value behind them, in small or noisy batches."""
+    size, spread = ctx.nominal_batch_size, ctx.loss_dispersion
+    noisy = spread is not None and spread >= NOISY_DISPERSION
+    if size > SMALL_BATCH and not noisy:
+        return None
+    again = {id(s) for s in recurring_spikes(spikes, total, ctx)}
+    covered = [s for s in spikes if id(s) not in again and not s.nonfinite and unexplained_by_values(s, ctx)]
+    epochs = len({s.epoch for s in covered})
+    if not strong(covered, total) or epochs < MIN_EPOCHS:
+        return None
+    places = len({s.batch_idx for s in covered})
+    reasons = [f"each batch holds only {size} windows"] if size <= SMALL_BATCH else []
+    if noisy:
+        reasons.append(f"the step losses spread by {spread:.0%} of their median")
+    why = " and ".join(reasons)
+    values = "no single value explains them" if all(tested(s) for s in covered) else "no value stands out in them"
+    sentence = (
+        f"{share(covered, total)} hit {places} different batch(es) in {epochs} epochs, none recurring at one place "
+        f"or on the same windows, and {values}; {why}: the spikes are the noise of a small batch's mean loss"
+    )
+    new = size * BATCH_GROWTH
+    advice = f"Use larger batches (`data.batch_size: {new}`, {BATCH_GROWTH}x; the learning rate may be scaled with it)."
+    confidence = 0.4 + 0.4 * len(covered) / total
+    return Finding("batch_noise", sentence, confidence, advice, {"data.batch_size": new}, len(covered))
+
+
+def _unscaled(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
+    """Whenever ``data.scaler`` is none: scaling is a hypothesis the doctor tries; conclusive when the targets sit far
+    from 0 or spread widely."""
+    if ctx.scaler != "none":
+        return None
+    median, std = ctx.target_median, ctx.target_std
+    sentence = "The data are unscaled (`data.scaler: none`)"
+    if median is None or not std:
+        return Finding(
+            "unscaled", sentence, 0.4, "Scale the data (`data.scaler: standard`).", {"data.scaler": "standard"}
+        )
+    level = abs(median) / std
+    sentence += f": the targets' median is {median:.4g}, their spread {std:.3g}"
+    confidence = 0.6 if std > 10 or level >= UNSCALED_LEVEL else 0.4
     if ctx.final_loss is not None and ctx.final_loss > 0.1 * std**2:
         sentence += (
             f"; the training loss at the end, {ctx.final_loss:.3g}, is still {ctx.final_loss / std**2:.2g}x their "
@@ -316,22 +464,29 @@ def gradients(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding
     )
 
 
+def after_increase(spike: SpikeRecord, ctx: RunContext) -> bool:
+    """Whether the spike came at most ``LR_RECENT_STEPS`` steps after a learning-rate increase."""
+    return any(0 <= spike.global_step - step <= LR_RECENT_STEPS for step in ctx.lr_increased_steps)
+
+
+def at_high_lr(spike: SpikeRecord, ctx: RunContext) -> bool:
+    """Whether the spike came at a high learning rate (absolutely, or near the run's maximum above its start)."""
+    near_max = spike.lr >= HIGH_LR_FRACTION * ctx.lr_max_seen
+    return spike.lr >= HIGH_LR_ABSOLUTE or (near_max and spike.lr > ctx.lr_initial * (1 + 1e-9))
+
+
+def lr_suspect(spike: SpikeRecord, finding: Finding | None, ctx: RunContext) -> bool:
+    """A finite spike right after a learning-rate increase or at a high learning rate."""
+    return not spike.nonfinite and (after_increase(spike, ctx) or at_high_lr(spike, ctx))
+
+
 def learning_rate(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
-    increases = sorted(ctx.lr_increased_steps)
-
-    def after_increase(spike: SpikeRecord) -> bool:
-        return any(0 <= spike.global_step - step <= LR_RECENT_STEPS for step in increases)
-
-    def at_high_lr(spike: SpikeRecord) -> bool:
-        near_max = spike.lr >= HIGH_LR_FRACTION * ctx.lr_max_seen
-        return spike.lr >= HIGH_LR_ABSOLUTE or (near_max and spike.lr > ctx.lr_initial * (1 + 1e-9))
-
-    covered = [s for s in spikes if not s.nonfinite and (after_increase(s) or at_high_lr(s))]
+    covered = [s for s in spikes if lr_suspect(s, None, ctx)]
     best, final = ctx.val_mae_best, ctx.val_mae_final
     diverged = bool(covered) and best is not None and final is not None and final >= DIVERGED_RATIO * best
     if not (strong(covered, total) or diverged):
         return None
-    n_after = sum(after_increase(s) for s in covered)
+    n_after = sum(after_increase(s, ctx) for s in covered)
     why = (
         f"within {LR_RECENT_STEPS} steps of a learning-rate increase"
         if n_after >= len(covered) / 2
@@ -384,29 +539,38 @@ class Cause:
             (``total``: all spikes of the run).
         checked: how the "nothing stands out" sentence names what it checked (empty: not named there).
         explains: ``explains(spike, finding, context)``: whether the finding takes the spike from the later rules.
+        always: also tried on every spike when the rule found nothing among those left: an earlier rule must not
+            hide it (the finding is listed after the others, as one more hypothesis).
     """
 
     rule: Callable[[list[SpikeRecord], int, RunContext], Finding | None]
     checked: str = ""
     explains: Callable[[SpikeRecord, Finding, RunContext], bool] | None = None
+    always: bool = False
 
 
 def _holds_named(spike: SpikeRecord, finding: Finding, ctx: RunContext) -> bool:
-    return bool(window_rows(spike, ctx.window_width) & {a.row for a in finding.anomalies})
+    return any(named_for(spike, a, ctx.window_width) for a in finding.anomalies)
+
+
+def _holds_peak(spike: SpikeRecord, finding: Finding, ctx: RunContext) -> bool:
+    return any(named_for(spike, a, ctx.window_width) for a in target_peaks(ctx))
 
 
 CAUSES: tuple[Cause, ...] = (
     Cause(_nonfinite, "non-finite losses", lambda spike, finding, ctx: spike.nonfinite),
     Cause(_bad_values, "bad values or level shifts in their windows", _holds_named),
     Cause(_level_shift, "", _holds_named),
+    Cause(_heavy_tail, "real peaks of the target under mse", _holds_peak),
     Cause(
         _last_batch,
         "the last partial batch",
         lambda spike, finding, ctx: spike.is_last_batch and spike.is_partial_batch,
     ),
-    Cause(_recurring, "recurring data"),
+    Cause(_recurring, "recurring data", always=True),
     Cause(gradients, "gradient-led bursts"),
-    Cause(learning_rate, "the learning rate"),
+    Cause(learning_rate, "the learning rate", lr_suspect),
+    Cause(_batch_noise, "small-batch noise"),
     Cause(_unscaled),
     Cause(_outliers_idle),
     Cause(_clip_idle),

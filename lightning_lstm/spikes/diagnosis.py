@@ -14,19 +14,26 @@ __all__ = ["Finding", "RunContext", "diagnose", "find_causes", "findings_dicts"]
 def find_causes(spikes: list[SpikeRecord], ctx: RunContext) -> list[Finding]:
     """Every finding with evidence, the cause to name first at the front (notes last, in the order they were found).
 
-    Each rule of :data:`~lightning_lstm.spikes.causes.CAUSES` sees the spikes no earlier finding explained.
+    Each rule of :data:`~lightning_lstm.spikes.causes.CAUSES` sees the spikes no earlier finding explained; a rule
+    marked ``always`` that found nothing there is tried again on every spike, and its finding (a hypothesis an
+    earlier rule would have hidden) is listed after the others with advice.
     """
     spikes = sorted(spikes, key=lambda s: s.global_step)
-    total, found, left = len(spikes), [], list(spikes)
+    total, found, more, left = len(spikes), [], [], list(spikes)
     for cause in CAUSES:
         finding = cause.rule(left, total, ctx)
+        if finding is None and cause.always and len(left) < total:
+            hidden = cause.rule(spikes, total, ctx)
+            if hidden is not None and hidden.advice:
+                more.append(hidden)
+            continue
         if finding is None:
             continue
         found.append(finding)
         if cause.explains is not None:
             left = [s for s in left if not cause.explains(s, finding, ctx)]
     causes = sorted((f for f in found if f.advice), key=lambda f: (f.cause != "nonfinite", -f.explained, -f.confidence))
-    return causes + [f for f in found if not f.advice]
+    return causes + more + [f for f in found if not f.advice]
 
 
 def diagnose(spikes: list[SpikeRecord], context: RunContext, findings: list[Finding] | None = None) -> list[str]:

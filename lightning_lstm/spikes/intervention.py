@@ -49,8 +49,6 @@ from lightning_lstm.model.metrics import window_losses
 from lightning_lstm.spikes.bad_values import NEIGHBOURS, local_scores, spread_floor
 from lightning_lstm.spikes.records import SpikeRecord
 
-NAMED_SHARE = 0.25
-"""A value is named as a cause of a spike when it explains at least this share of it (``causes.NAMED_SHARE``)."""
 MAX_CANDIDATES = 8
 """Values tested per spike."""
 PEAK_CANDIDATES = 3

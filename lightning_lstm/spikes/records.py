@@ -246,6 +246,10 @@ class RunContext:
         data_notes: values implausible for their column in the training span
             (:class:`~lightning_lstm.spikes.data_notes.DataNote` as dicts), at most ``MAX_NOTES``.
         data_notes_total: how many there were in all.
+        loss: the model's training loss (``mse``, ``huber``, ``l1``, ``pinball``), or ``None`` if unknown.
+        target_columns: the columns the model forecasts (empty: unknown).
+        loss_dispersion: the spread (1.4826 x MAD) of the run's last half of step losses over their median, or
+            ``None`` if unknown: how noisy one batch's mean loss is.
     """
 
     num_epochs_run: int
@@ -275,6 +279,9 @@ class RunContext:
     val_mae_final: float | None = None
     data_notes: list[dict[str, Any]] = field(default_factory=list)
     data_notes_total: int = 0
+    loss: str | None = None
+    target_columns: list[str] = field(default_factory=list)
+    loss_dispersion: float | None = None
 
 
 @dataclass
