@@ -32,10 +32,10 @@ from lightning_lstm.callbacks.contracts import (
 from lightning_lstm.callbacks.run_io import gather_objects, run_dir, tensorboard_writer
 from lightning_lstm.model.step_logging import logs_this_step
 from lightning_lstm.spikes.bad_values import data_evidence
-from lightning_lstm.spikes.causes import NAMED_SHARE, loss_dispersion
 from lightning_lstm.spikes.data_notes import data_notes_markdown, note_line, profiles_and_notes
 from lightning_lstm.spikes.detector import DeviceSpikeDetector, SpikeDetector, SpikeVerdict, as_kind
 from lightning_lstm.spikes.diagnosis import diagnose, find_causes
+from lightning_lstm.spikes.evidence import NAMED_SHARE, loss_dispersion
 from lightning_lstm.spikes.history import RunHistory, median_or_none
 from lightning_lstm.spikes.intervention import Intervention
 from lightning_lstm.spikes.outputs import (

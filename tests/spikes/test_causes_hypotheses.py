@@ -14,8 +14,8 @@ import torch
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.spikes import LossSpikeCallback
-from lightning_lstm.spikes.causes import NAMED_SHARE, explained_by, loss_dispersion
 from lightning_lstm.spikes.diagnosis import diagnose, find_causes
+from lightning_lstm.spikes.evidence import NAMED_SHARE, explained_by, loss_dispersion
 from lightning_lstm.spikes.records import LocalAnomaly, RunContext
 from tests.spikes.test_causes import CONTEXT, spike
 

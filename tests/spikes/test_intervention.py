@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.model.module import LSTMForecaster
-from lightning_lstm.spikes.causes import NAMED_SHARE
+from lightning_lstm.spikes.evidence import NAMED_SHARE
 from lightning_lstm.spikes.intervention import PatchedValues, interpolated
 from tests.helpers import write_weekly_sine
 from tests.spikes.test_loss_spikes import InjectedSpikes, events, spike_callback, text
