@@ -250,6 +250,8 @@ class RunContext:
         target_columns: the columns the model forecasts (empty: unknown).
         loss_dispersion: the spread (1.4826 x MAD) of the run's last half of step losses over their median, or
             ``None`` if unknown: how noisy one batch's mean loss is.
+        target_tail: how far the training targets' 0.1% or 99.9% quantile lies from their median, in interquartile
+            ranges (2.3 for a normal distribution), or ``None`` if unknown.
     """
 
     num_epochs_run: int
@@ -282,6 +284,7 @@ class RunContext:
     loss: str | None = None
     target_columns: list[str] = field(default_factory=list)
     loss_dispersion: float | None = None
+    target_tail: float | None = None
 
 
 @dataclass

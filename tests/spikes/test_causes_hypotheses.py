@@ -9,11 +9,14 @@ from dataclasses import replace
 from functools import partial
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.spikes import LossSpikeCallback
+from lightning_lstm.spikes.bad_values import target_distribution, target_level
+from lightning_lstm.spikes.causes import HEAVY_TAIL
 from lightning_lstm.spikes.diagnosis import diagnose, find_causes
 from lightning_lstm.spikes.evidence import NAMED_SHARE, explained_by, loss_dispersion
 from lightning_lstm.spikes.records import LocalAnomaly, RunContext
@@ -101,6 +104,19 @@ def test_heavy_tail_under_mse_advises_a_robust_loss_and_counts_what_clipping_wou
     assert "heavy_tail" not in causes(find_causes(spikes, replace(context, anomalies=[covariate])))
     weak = replace(peak, explains={s.global_step: NAMED_SHARE / 2 for s in spikes})
     assert "heavy_tail" not in causes(find_causes(spikes, replace(context, anomalies=[weak])))
+    heavy = find_causes(spikes, replace(context, target_tail=4.5))[0]
+    assert heavy.cause == "heavy_tail" and "lies 4.5 interquartile ranges from its median" in heavy.sentence
+    # a target no heavier-tailed than a normal distribution (CO2, temperatures) has no real extremes to blame
+    assert "heavy_tail" not in causes(find_causes(spikes, replace(context, target_tail=HEAVY_TAIL - 0.5)))
+
+
+def test_the_target_tail_tells_a_normal_sample_from_a_heavy_tailed_one():
+    rng = np.random.default_rng(0)
+    normal, rain = rng.standard_normal((20_000, 1)), rng.pareto(1.5, (20_000, 1)) * (rng.random((20_000, 1)) < 0.4)
+    for values, low, high in ((normal, 2.0, 2.6), (rain, HEAVY_TAIL, np.inf)):
+        median, spread, tail = target_distribution(values.astype(np.float32), [(0, len(values))], [0])
+        assert low <= tail <= high
+        assert (median, spread) == target_level(values.astype(np.float32), [(0, len(values))], [0])
 
 
 def test_batch_noise_at_different_batches_each_epoch_with_a_small_batch():
