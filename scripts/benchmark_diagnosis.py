@@ -27,6 +27,7 @@ from pathlib import Path
 
 from lightning_lstm.doctor import DoctorOptions, run_doctor
 from lightning_lstm.doctor.config import apply_overlay, set_key
+from lightning_lstm.spikes.data_notes import MAX_NOTES
 from scripts import diagnosis_real_scenarios as real
 from scripts import diagnosis_scenarios as legacy
 from scripts.diagnosis_scenarios import QUICK, REPO, Scenario, base_config, build
@@ -44,6 +45,11 @@ def named_times(summary: dict) -> set[str]:
         if f.get("advice")
         for a in f.get("anomalies", [])
     }
+
+
+def noted_times(summary: dict) -> set[str]:
+    """Timestamps the probe's data notes name (values implausible for their column, spikes or not)."""
+    return {n["time"].removesuffix(" 00:00:00") for n in summary["probe"].get("data_notes", [])}
 
 
 def score_run(scenario: Scenario, seed: int, summary: dict, truth: list[str]) -> dict:
@@ -76,6 +82,9 @@ def score_run(scenario: Scenario, seed: int, summary: dict, truth: list[str]) ->
         "named": sorted(named_times(summary)),
         "truth": truth,
         "known": sorted(set(scenario.known_errors) & named_times(summary)),
+        "noted": sorted(noted_times(summary)),
+        "noted_known": sorted(set(scenario.known_errors) & noted_times(summary)),
+        "notes_total": summary["probe"].get("data_notes_total", len(noted_times(summary))),
         "probe_spikes": probe_spikes,
         "after_spikes": after,
         "winner": summary["winner"],
@@ -148,6 +157,12 @@ def goals(rows: list[dict]) -> dict[str, str]:
     hits = sum(len(set(r["named"]) & set(r["truth"])) for r in rows)
     truths = sum(len(r["truth"]) for r in rows)
     worse = [r["mae_change"] for r in causal if r["winner"] is not None and r["mae_change"] is not None]
+    clean = [r for r in healthy if not r["truth"]]
+    injected = [r for r in rows if r["truth"]]
+    noted = sum(len(set(r["noted"]) & set(r["truth"])) for r in injected)
+    as_shipped = [r for r in rows if r["expected"] == real.ANY]
+    real_notes, real_known = sum(len(r["noted"]) for r in as_shipped), sum(len(r["noted_known"]) for r in as_shipped)
+    named_or_noted = sum(len((set(r["named"]) | set(r["noted"])) & set(r["truth"])) for r in rows)
     return {
         "cause named first (runs whose probe has spikes), >= 90%": _pct([r["right"] for r in spiking]),
         "cause named first (all runs with a cause)": _pct([r["right"] for r in causal]),
@@ -162,6 +177,13 @@ def goals(rows: list[dict]) -> dict[str, str]:
             [bool(r["fixed"]) for r in causal]
         ),
         "worst val-MAE change of a winning fix, <= +2%": f"{max(worse):+.1%}" if worse else "n/a",
+        "data notes on healthy controls (clean series): none": f"{sum(r['notes_total'] for r in clean)} notes in "
+            f"{sum(r['notes_total'] > 0 for r in clean)} of {len(clean)} runs",
+        "data notes: injected values noted, all": f"{noted} of {sum(len(r['truth']) for r in injected)}",
+        "data notes in the real-error runs: documented errors among them": f"{real_known} of {real_notes} notes "
+            f"(at most the first {MAX_NOTES} of each run)" if as_shipped else "n/a",
+        "recall, injected values named in advice or data notes": f"{named_or_noted / truths:.2f} ({named_or_noted} "
+            f"of {truths})" if truths else "n/a",
     }  # fmt: skip
 
 

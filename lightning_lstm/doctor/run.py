@@ -112,7 +112,11 @@ def run_doctor(config: dict, options: DoctorOptions, echo=print, command: str = 
         "winner": winner.name if winner is not None else None,
         "fixed_yaml": str(fixed) if fixed else None,
         "figure": str(figure),
-        "probe": {k: probe[k] for k in ("spikes", "anomalies", "wall_s", "train_windows")},
+        "probe": {
+            **{k: probe[k] for k in ("spikes", "anomalies", "wall_s", "train_windows")},
+            "data_notes": probe["context"].get("data_notes", []),  # implausible values, spikes or not
+            "data_notes_total": probe["context"].get("data_notes_total", 0),
+        },
         "probe_val_mae": probe["recorder"].get("end_val_mae"),
         "winner_val_mae": after["recorder"].get("end_val_mae") if after else None,
         "winner_spikes": len(after["spikes"]) if after else None,
