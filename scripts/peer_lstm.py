@@ -25,7 +25,7 @@ CALENDAR = ["hour_sin", "hour_cos", "dow_sin", "dow_cos"]
 def with_calendar(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (``ds``, ``y``) with sin/cos pairs of the hour of day and day of week, as ``data.calendar`` has."""
     hour = frame["ds"].dt.hour + frame["ds"].dt.minute / 60
-    day = frame["ds"].dt.dayofweek + hour / 24
+    day = frame["ds"].dt.day_of_week + hour / 24
     frame = frame.assign(unique_id="series")
     for name, value, period in (("hour", hour, 24), ("dow", day, 7)):
         frame[f"{name}_sin"] = np.sin(2 * np.pi * value / period)
@@ -67,7 +67,12 @@ def main() -> int:
     forecaster = NeuralForecast(models=[model], freq=spec["freq"])
     frame = frame.iloc[: spec["rows"]]  # the series ends with the last step our backtest forecasts
     out = forecaster.cross_validation(
-        frame, val_size=spec["val_rows"], test_size=spec["test_steps"], step_size=spec["stride"], refit=False
+        frame,
+        n_windows=None,
+        val_size=spec["val_rows"],
+        test_size=spec["test_steps"],
+        step_size=spec["stride"],
+        refit=False,
     )
     out = out.rename(columns={"cutoff": "forecast_origin", "ds": "timestamp", "LSTM": "forecast"})
     out[["forecast_origin", "timestamp", "forecast"]].to_csv(spec["output"], index=False)
