@@ -29,5 +29,7 @@ def test_quick_run_scores_every_arm_on_every_series(tmp_path: Path, one_thread) 
         if "coverage_80" in run:
             assert 0 < run["coverage_80"] < 1
     text = table.read_text()
-    assert text.count("\n| ") == 2 + len(results)  # header, rule, one row per (series, arm)
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + len(results)  # the header and one row per (series, arm)
+    assert all(f"| {s.name} | {label} |" in text for s, label, _ in results)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
