@@ -64,6 +64,8 @@ ARMS = [
     ("recipe + quantiles [0.1, 0.5, 0.9] (pinball; the median scored)", [*RECIPE, "--model.quantiles=[0.1, 0.5, 0.9]"]),
 ]
 QUANTILE_ARM = len(ARMS) - 1
+PEER = len(ARMS)  # the peer's index after the arms
+LABELS = [label for label, _ in ARMS] + ["peer: neuralforecast LSTM, calendar, same steps and budget"]
 
 
 @dataclass
@@ -196,8 +198,10 @@ def mean_sd(values: list[float], digits: int = 3) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def markdown(results: list[tuple[Series, str, dict]], seeds: list[int], minutes: float) -> str:
+def markdown(results: list[tuple[Series, str, dict]], seeds: list[int], minutes: float, planned: int) -> str:
+    partial = [f"**Partial: {len(results)} of {planned} rows finished.**", ""] if len(results) < planned else []
     lines = [
+        *partial,
         "# Forecast quality: the recipe, its ablations, quantiles and a peer LSTM against the seasonal naive",
         "",
         f"Written by `scripts/benchmark_forecast.py` ({len(seeds)} seed(s): {seeds}; {minutes:.1f} min here).",
@@ -257,30 +261,31 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
     logging.getLogger("lightning").setLevel(logging.ERROR)
     python = ensure_venv() if peer != "none" else None  # before any fit: a broken peer install fails at once
-    started, results = time.time(), []
+    chosen = [s for s in SERIES if s.key in args.series.split(",")]
+    started, done, planned = time.time(), {}, jobs(chosen, python is not None)
     with tempfile.TemporaryDirectory(prefix="forecast-quality-") as root:
-        for series in [s for s in SERIES if s.key in args.series.split(",")]:
-            arms = []
-            for index, (label, _) in enumerate(ARMS):
-                arms.append(run_arm(series, index, seeds, Path(root), args.quick))
-                results.append((series, label, arms[-1]))
-                print(f"{series.key} | {label}: {summary(arms[-1])}", flush=True)
-            if python is not None:
-                results.append(
-                    (
-                        series,
-                        "peer: neuralforecast LSTM, calendar, same steps",
-                        run_peers(series, arms[0], python, Path(root)),
-                    )
-                )
-                print(f"{series.key} | peer: {summary(results[-1][2])}", flush=True)
-            if figure is not None and series is SERIES[0]:
-                plot_week(arms[QUANTILE_ARM]["runs"][0]["table"], series.target, series.name, figure)
-    text = markdown(results, seeds, (time.time() - started) / 60)
+        for series, index in planned:
+            if index == PEER:
+                result = run_peers(series, done[(series.key, 0)], python, Path(root))
+            else:
+                result = run_arm(series, index, seeds, Path(root), args.quick)
+            done[(series.key, index)] = result
+            print(f"{series.key} | {LABELS[index]}: {summary(result)}", flush=True)
+            if figure is not None and series is SERIES[0] and index == QUANTILE_ARM:
+                plot_week(result["runs"][0]["table"], series.target, series.name, figure)
+            results = [(s, LABELS[i], done[(s.key, i)]) for s in chosen for i in range(PEER + 1) if (s.key, i) in done]
+            text = markdown(results, seeds, (time.time() - started) / 60, len(planned))
+            if output is not None:  # after every job: an interrupted run keeps the rows it finished
+                output.write_text(text)
     print(text)
-    if output is not None:
-        output.write_text(text)
     return results
+
+
+def jobs(chosen: list[Series], peer: bool) -> list[tuple[Series, int]]:
+    """(series, arm index or PEER) in the order they run: the recipe, the quantile arm and the peer of every series
+    first, then the ablations."""
+    first = [(s, i) for s in chosen for i in (0, QUANTILE_ARM, *([PEER] if peer else []))]
+    return first + [(s, i) for s in chosen for i in range(1, QUANTILE_ARM)]
 
 
 def summary(result: dict) -> str:
