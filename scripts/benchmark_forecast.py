@@ -1,9 +1,10 @@
 """Forecast quality on three real hourly series with daily and weekly cycles: the recipe, its ablations, quantiles
 and a peer LSTM, against the one-day and one-week seasonal naive of the same steps.
 
-Run: ``OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python scripts/benchmark_forecast.py`` (about 35 minutes on one
-CPU core); writes ``docs/figures/forecast_quality.md`` and ``docs/figures/forecast_week_band.png``. ``--quick`` (one
-seed, one epoch of 10 batches, no peer unless ``--peer neuralforecast``) checks that our arms run.
+Run: ``OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python scripts/benchmark_forecast.py`` (34.5 CPU minutes, peer
+included; 41 minutes of wall time on the 2 shared cores here); writes ``docs/figures/forecast_quality.md`` and
+``docs/figures/forecast_week_band.png``. ``--quick`` (one seed, one epoch of 10 batches, no peer unless ``--peer
+neuralforecast``) checks that our arms run.
 
 Each (series, arm, seed) is fitted through the CLI (``lightning_lstm.cli.main``) and its best checkpoint is
 backtested with ``data.backtest_stride = horizon``: rolling origins one horizon apart over the test span (the last
