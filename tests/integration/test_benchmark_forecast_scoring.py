@@ -1,0 +1,56 @@
+"""The benchmark's scores by hand: seasonal naive of each backtest step, MASE scale, coverage and the peer's steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scripts.forecast_scoring import mase_scale, same_steps, score, seasonal_naive
+
+HOUR = 3_600_000_000_000  # ns
+
+
+def hourly(values: list[float]) -> pd.Series:
+    start = pd.Timestamp("2024-01-01").value
+    return pd.Series(np.asarray(values, dtype=float), index=start + HOUR * np.arange(len(values)))
+
+
+def backtest(series: pd.Series, origin_row: int, forecast: list[float], **columns) -> pd.DataFrame:
+    steps = np.arange(1, len(forecast) + 1)
+    times = pd.to_datetime(series.index[origin_row + steps])
+    table = pd.DataFrame({"forecast_origin": pd.to_datetime(series.index[origin_row]), "timestamp": times})
+    return table.assign(step=steps, y=forecast, y_true=series.to_numpy()[origin_row + steps], **columns)
+
+
+def test_seasonal_naive_repeats_the_last_known_season() -> None:
+    series = hourly(list(range(10)))
+    table = backtest(series, 5, [0.0, 0.0, 0.0])  # steps 1-3 at rows 6, 7, 8
+    # m = 2: steps 1 and 2 look 2 rows back, step 3 looks 4 rows back (row 5, the origin, is the last known value).
+    np.testing.assert_array_equal(seasonal_naive(series, HOUR, table, 2), [4, 5, 4])
+    assert np.isnan(seasonal_naive(series, HOUR, table, 8)[0])  # before the series starts
+
+
+def test_score_mae_mase_ratios_and_coverage() -> None:
+    series = hourly([0, 10, 0, 10, 0, 10, 1, 9, 1, 9])
+    table = backtest(series, 5, [1.0, 10.0, 2.0, 9.0], y_q10=[0.5, 8.0, 0.0, 9.5], y_q90=[2.0, 12.0, 3.0, 11.0])
+    result = score(table, "y", series, HOUR, {"day": 2, "week": 4}, scale=2.0)
+    assert result["mae"] == pytest.approx((0 + 1 + 1 + 0) / 4) and result["mase"] == pytest.approx(0.25)
+    # the 2-step naive: rows 4, 5, 4, 5 = 0, 10, 0, 10 against 1, 9, 1, 9
+    assert result["naive_day"] == pytest.approx(1.0) and result["ratio_day"] == pytest.approx(0.5)
+    assert result["ratio_best"] == pytest.approx(result["mae"] / min(result["naive_day"], result["naive_week"]))
+    assert result["coverage_80"] == pytest.approx(3 / 4)  # 9 lies below the last band [9.5, 11]
+
+
+def test_mase_scale_is_the_training_spans_seasonal_naive_error() -> None:
+    series = hourly([0, 2, 1, 5, 1, 100])
+    assert mase_scale(series, 5, 2) == pytest.approx((1 + 3 + 0) / 3)  # row 5 is outside the training span
+
+
+def test_peer_forecasts_are_laid_on_our_steps_or_refused() -> None:
+    series = hourly(list(range(12)))
+    ours = backtest(series, 5, [0.0, 0.0])
+    peer = ours[["forecast_origin", "timestamp"]].assign(forecast=[6.5, 7.5]).iloc[::-1]
+    np.testing.assert_array_equal(same_steps(ours, peer, "y")["y"], [6.5, 7.5])
+    with pytest.raises(ValueError, match="forecast 1 of our 2 backtest steps"):
+        same_steps(ours, peer.iloc[:1], "y")
