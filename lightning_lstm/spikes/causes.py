@@ -16,47 +16,38 @@ remedy in ``doctor/remedies.py``. The evidence every rule reads is :class:`RunCo
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from lightning_lstm.spikes.evidence import (
+    LR_RECENT_STEPS,
     MIN_EPOCHS,
     MIN_SPIKES,
     NAMED_SHARE,
+    after_increase,
+    at_high_lr,
+    bursts,
     caused,
     covering,
     listing,
     named_for,
     nonfinite_number,
+    recurring_spikes,
     share,
     strong,
+    target_peaks,
     tested,
     time_list,
     unexplained_by_values,
     window_rows,
 )
-from lightning_lstm.spikes.records import Finding, LocalAnomaly, RunContext, SpikeRecord
+from lightning_lstm.spikes.records import Finding, RunContext, SpikeRecord
 
 LR_KEY = "model.optimizer.init_args.lr"
 """The config key of the learning rate, in the advice and the doctor's overlays."""
 
-LR_RECENT_STEPS = 20
-"""A spike at most this many global steps after a learning-rate increase counts as "right after" it."""
-HIGH_LR_FRACTION = 0.8
-"""A learning rate at or above this fraction of the run's maximum is "close to the maximum"."""
-HIGH_LR_ABSOLUTE = 1e-2
-"""A learning rate is "high" if it is at least this, or close to the maximum and above the initial learning rate."""
-MAX_SPIKE_DENSITY = 0.25
-"""Same-``batch_idx`` recurrence is only evidence when spikes hit at most this fraction of an epoch's batches."""
 GRAD_SPIKE_RATIO = 4.0
 """A burst is gradient-led when its first step's norm is at least this many times the run's median norm."""
-BURST_GAP = 2
-"""Spikes at most this many steps apart form one burst."""
-POSITION_TOLERANCE = 0.02
-"""Unshuffled spikes within this fraction of an epoch's batches (at least 1 batch) of each other are at one place."""
-EPOCH_START = 0.1
-"""Unshuffled spikes in this first fraction of an epoch's batches (at least 2) follow the wrap from end to start."""
 DIVERGED_RATIO = 1.5
 """A run whose last validation MAE is this many times its best got worse as it trained on."""
 UNSCALED_LEVEL = 3.0
@@ -163,34 +154,6 @@ def _last_batch(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Findi
     )
 
 
-def _same_place(spikes: list[SpikeRecord], ctx: RunContext) -> list[SpikeRecord]:
-    """Unshuffled spikes at one place of the epoch: near a spike of another epoch (``POSITION_TOLERANCE``), or in
-    the first batches of an epoch after the first, where the order jumps from the series' end back to its start."""
-    tolerance = max(1, round(POSITION_TOLERANCE * (ctx.steps_per_epoch or 0)))
-    start = max(2, round(EPOCH_START * (ctx.steps_per_epoch or 0)))
-    return [
-        s
-        for s in spikes
-        if (s.epoch > 0 and s.batch_idx < start)
-        or any(o.epoch != s.epoch and abs(o.batch_idx - s.batch_idx) <= tolerance for o in spikes)
-    ]
-
-
-def recurring_spikes(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> list[SpikeRecord]:
-    """Spikes at the same place of the epoch (unshuffled, not too dense) or on the same windows, in several epochs."""
-    by_batch = not ctx.shuffle and ctx.steps_per_epoch is not None
-    by_batch = by_batch and total / max(ctx.num_epochs_run, 1) <= MAX_SPIKE_DENSITY * ctx.steps_per_epoch
-    epochs_of: dict[tuple, set[int]] = defaultdict(set)
-    for spike in spikes:
-        for w in spike.top_windows:
-            epochs_of[(w["series"], w["window_id"])].add(spike.epoch)
-    again = {key for key, epochs in epochs_of.items() if len(epochs) >= MIN_EPOCHS}
-    same = {id(s) for s in _same_place(spikes, ctx)} if by_batch else set()
-    return [
-        s for s in spikes if id(s) in same or again.intersection((w["series"], w["window_id"]) for w in s.top_windows)
-    ]
-
-
 def _recurring(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
     """Spikes at the same place of the epoch (unshuffled) or on the same windows, in several epochs."""
     covered = recurring_spikes(spikes, total, ctx)
@@ -228,12 +191,6 @@ def _recurring(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Findin
         )
     sentence = f"{share(covered, total)} recur on the same windows in {epochs} epochs, but {plain}: hard, real data"
     return Finding("note", sentence, 0.5, None, {}, len(covered))
-
-
-def target_peaks(ctx: RunContext) -> list[LocalAnomaly]:
-    """The ``peak`` anomalies of target columns inside spike windows (every column when the targets are unknown)."""
-    targets = set(ctx.target_columns)
-    return [a for a in ctx.anomalies if a.kind == "peak" and a.spikes > 0 and (not targets or a.column in targets)]
 
 
 def _heavy_tail(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
@@ -328,17 +285,6 @@ def _unscaled(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding
     return Finding("unscaled", sentence, confidence, advice + ".", overlay, 0)
 
 
-def bursts(spikes: list[SpikeRecord]) -> list[list[SpikeRecord]]:
-    """Spikes grouped into bursts: runs whose steps are at most ``BURST_GAP`` apart."""
-    bursts: list[list[SpikeRecord]] = []
-    for spike in spikes:
-        if bursts and spike.global_step - bursts[-1][-1].global_step <= BURST_GAP:
-            bursts[-1].append(spike)
-        else:
-            bursts.append([spike])
-    return bursts
-
-
 def gradients(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
     """Bursts led by an outsized gradient: the update it drove kept the loss up for the next steps."""
     median = ctx.grad_norm_quantiles.get("q50")
@@ -387,17 +333,6 @@ def gradients(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding
         {"trainer.gradient_clip_val": float(f"{q95:.3g}")},
         len(covered),
     )
-
-
-def after_increase(spike: SpikeRecord, ctx: RunContext) -> bool:
-    """Whether the spike came at most ``LR_RECENT_STEPS`` steps after a learning-rate increase."""
-    return any(0 <= spike.global_step - step <= LR_RECENT_STEPS for step in ctx.lr_increased_steps)
-
-
-def at_high_lr(spike: SpikeRecord, ctx: RunContext) -> bool:
-    """Whether the spike came at a high learning rate (absolutely, or near the run's maximum above its start)."""
-    near_max = spike.lr >= HIGH_LR_FRACTION * ctx.lr_max_seen
-    return spike.lr >= HIGH_LR_ABSOLUTE or (near_max and spike.lr > ctx.lr_initial * (1 + 1e-9))
 
 
 def lr_suspect(spike: SpikeRecord, finding: Finding | None, ctx: RunContext) -> bool:
