@@ -313,6 +313,7 @@ def add_intervention_results(
         tested: ``{(row, column): {global step: share}}`` (:class:`~lightning_lstm.spikes.intervention.Intervention`).
     """
     by_place = {(a.row, a.column): a for a in anomalies if a.kind != "level_shift"}
+    floors: dict[tuple[int, int], float] = {}  # (series, column) -> spread floor, once per column
     for (row, column), shares in tested.items():
         if (row, column) in by_place:
             by_place[(row, column)].explains = {int(k): float(v) for k, v in shares.items()}
@@ -321,10 +322,12 @@ def add_intervention_results(
             continue
         s = int(frame.series_of(np.asarray([row]))[0])
         lo, hi, c = int(frame.offsets[s]), int(frame.offsets[s + 1]), frame.column_index([column])[0]
-        full = np.full(hi, np.nan)
-        full[lo:hi] = np.asarray(frame.values[lo:hi, c], dtype=np.float64)
-        score, reference = local_scores(full, np.asarray([row]), lo, hi, NEIGHBOURS, spread_floor(full[lo:hi]))
-        value, series = float(full[row]), str(frame.series_names[s])
+        if (s, c) not in floors:
+            floors[(s, c)] = spread_floor(np.asarray(frame.values[lo:hi, c], dtype=np.float64))
+        a, b = max(lo, row - NEIGHBOURS), min(hi, row + NEIGHBOURS + 1)  # the value and its neighbourhoods only
+        part = np.asarray(frame.values[a:b, c], dtype=np.float64)
+        score, reference = local_scores(part, np.asarray([row - a]), 0, b - a, NEIGHBOURS, floors[(s, c)])
+        value, series = float(part[row - a]), str(frame.series_names[s])
         profile = (profiles or {}).get((series, column))
         plausible = profile is not None and profile.why_implausible(value, float(score[0])) is None
         if plausible and not score[0] >= PEAK_SCORE:
