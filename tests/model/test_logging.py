@@ -179,3 +179,17 @@ def test_glucose_config_runs_on_the_glucose_excerpt(tmp_path: Path):
     config = yaml.safe_load((REPO / "configs" / "glucose.yaml").read_text())
     assert config["data"]["path"] is None  # the repository stands alone: the user passes --data.path
     assert config["data"]["feature_columns"] == ["glucose", "isig"]
+
+
+def test_the_progress_bar_shows_the_step_loss_and_the_loggers_get_it_once(tmp_path: Path):
+    """With a progress bar the step loss still reaches the bar (``self.log(logger=False)``), while the loggers get it
+    from the direct write only: one value per logging step, as without a bar."""
+    t = np.arange(120)
+    csv = tmp_path / "sine.csv"
+    pd.DataFrame(
+        {"date": pd.date_range("2020-01-01", periods=len(t), freq="D"), "value": 10 + 3 * np.sin(2 * np.pi * t / 7)}
+    ).to_csv(csv, index=False)
+    cli = build_cli(["fit", *fit_args(tmp_path, csv, "--trainer.enable_progress_bar=true", "--trainer.max_epochs=1")])
+    assert "train/loss_step" in cli.trainer.progress_bar_metrics
+    steps = [e.step for e in accumulate(tmp_path / "tiny" / "version_0").Scalars("train/loss_step")]
+    assert steps == list(range(BATCHES))
