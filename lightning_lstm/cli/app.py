@@ -23,6 +23,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lightning_lstm.callbacks import ForecastPlot, ForecastWriter, RunCheckpoint
+from lightning_lstm.callbacks.idle_hooks import skip_idle_hooks
 from lightning_lstm.checkpoint_io import with_atomic_checkpoint_io
 from lightning_lstm.cli.checkpoints import (
     SPECIAL_PATHS,
@@ -173,6 +174,7 @@ class LightningLSTMCLI(LightningCLI):
         trainer = super()._instantiate_trainer(config, without_checkpointing(config, callbacks))
         if isinstance(trainer.logger, RunLogger):
             trainer.logger.follow_root_dir(trainer.default_root_dir)
+        skip_idle_hooks(trainer)  # no per-step dispatch of callbacks' empty hooks (callbacks/idle_hooks.py)
         return trainer
 
     def instantiate_trainer(self, **kwargs) -> pl.Trainer:
