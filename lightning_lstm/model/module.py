@@ -124,6 +124,7 @@ class LSTMForecaster(pl.LightningModule):
         self.last_train_step: dict[str, torch.Tensor] = {}
         self._step_scalars: tuple[int, dict[str, torch.Tensor]] | None = None  # a logging step's, until written
         self._grad_norm: tuple[int, torch.Tensor] | None = None
+        self._net_parameters: tuple[torch.nn.Parameter, ...] | None = None  # the network's, listed once per fit
         # The epoch's summed training loss (on the device: no host sync per step) and window count.
         self._epoch_loss: tuple[torch.Tensor | float, torch.Tensor | int] = (0.0, 0)
 
@@ -250,10 +251,15 @@ class LSTMForecaster(pl.LightningModule):
         """Total L2 norm of the gradients before clipping, computed once per optimizer step (no host sync)."""
         step = self.trainer.global_step
         if self._grad_norm is None or self._grad_norm[0] != step:
-            grads = [p.grad for p in self.net.parameters() if p.grad is not None]  # not the metrics' modules
+            if self._net_parameters is None:  # walking the modules each step costs ~10 us
+                self._net_parameters = tuple(self.net.parameters())  # not the metrics' modules
+            grads = [p.grad for p in self._net_parameters if p.grad is not None]
             norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
             self._grad_norm = (step, norm)
         return self._grad_norm[1]
+
+    def on_fit_start(self) -> None:
+        self._net_parameters = None  # the network may have been replaced since the last fit
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Step values are only written every log_every_n_steps: nothing to do (and no grad norm) in between.
