@@ -22,6 +22,9 @@ def test_quick_run_reports_every_shape_and_the_rss_stages():
     rows = [line for line in done.stdout.splitlines() if line.startswith("| batch ")]
     assert len(rows) == 9 and sum("| fit |" in r for r in rows) == 3, done.stdout  # 3 shapes x (plain, bare, fit)
     assert sum("| bare |" in r for r in rows) == 3
+    fit_rows = [r for r in rows if "| fit |" in r]
+    assert all(r.count(" to ") == 2 for r in fit_rows), fit_rows  # fit - bare in wall and CPU time, with ranges
+    assert "Regression guard (issue 24): tiny shape fit - bare = " in done.stdout
     for stage in ("Python itself", "import torch", "imports", "cli_built", "data", "first_step", "peak"):
         assert f"| {stage} |" in done.stdout
 
