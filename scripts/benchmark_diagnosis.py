@@ -1,15 +1,16 @@
 """Does the doctor name the right cause, stay quiet on healthy runs, find the bad values, and fix the spikes?
 
 Runs the doctor (probe, diagnosis, candidate remedies, ranking) on every scenario of scripts/diagnosis_scenarios.py
-(CO2 and glucose, written with the rules: tuning) and scripts/diagnosis_real_scenarios.py (12 real series, a tuning
-and a held-out half) with several seeds, and writes one table: the cause named first, advice on healthy controls,
-precision of every named timestamp (injected or a documented real error) and recall of the injected ones, the fix
-rate (the winner removes >= 90% of the probe's spikes or lowers validation MAE by more than 2%) and each fix's
-validation-MAE change; then issue 22's goals for each half side by side.
+(CO2 and glucose, written with the rules), scripts/diagnosis_real_scenarios.py (12 real series; both make the
+tuning half) and scripts/diagnosis_held_out_scenarios.py (5 other real series: the held-out half, v2) with several
+seeds, and writes one table: the cause named first, advice on healthy controls, precision of every named timestamp
+(injected or a documented real error) and recall of the injected ones, the fix rate (the winner removes >= 90% of
+the probe's spikes or lowers validation MAE by more than 2%) and each fix's validation-MAE change; then issue 22's
+goals for each half side by side.
 
 Run from the repository root::
 
-    python -m scripts.benchmark_diagnosis                       # 49 scenarios x 3 seeds, ~30 min on 2 cores
+    python -m scripts.benchmark_diagnosis                       # 62 scenarios x 3 seeds, ~40 min on 2 cores
     python -m scripts.benchmark_diagnosis --half held_out       # one half
     python -m scripts.benchmark_diagnosis --quick               # 4 scenarios, 1 seed, 3 epochs: a pipeline check
     python -m scripts.benchmark_diagnosis --scenarios co2_level_shift --seeds 0
@@ -28,6 +29,7 @@ from pathlib import Path
 from lightning_lstm.doctor import DoctorOptions, run_doctor
 from lightning_lstm.doctor.config import apply_overlay, set_key
 from lightning_lstm.spikes.data_notes import MAX_NOTES
+from scripts import diagnosis_held_out_scenarios as held_out
 from scripts import diagnosis_real_scenarios as real
 from scripts import diagnosis_scenarios as legacy
 from scripts.diagnosis_scenarios import QUICK, REPO, Scenario, base_config, build
@@ -206,8 +208,8 @@ def table(rows: list[dict], seeds: list[int], wall: float, scenarios: list[Scena
 
 
 def all_scenarios() -> list[Scenario]:
-    """The CO2 and glucose scenarios (tuning), then the real series' tuning and held-out halves."""
-    return [*legacy.SCENARIOS, *real.real_scenarios()]
+    """The tuning half (CO2 and glucose, then the 12 real series of the fifth session), then the held-out half."""
+    return [*legacy.SCENARIOS, *real.real_scenarios(), *held_out.held_out_scenarios()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios {unknown}")
     start, rows, bases = time.perf_counter(), [], {}
-    base_args, sources = {**legacy.BASES, **real.BASES}, {**legacy.SOURCES, **real.SOURCES}
+    base_args = {**legacy.BASES, **real.BASES, **held_out.BASES}
+    sources = {**legacy.SOURCES, **real.SOURCES, **held_out.SOURCES}
     scenarios = [s for s in all_scenarios() if s.name in names]
     for scenario in scenarios:
         base = bases.setdefault(scenario.series, base_config(base_args[scenario.series]))
