@@ -14,6 +14,7 @@ Run from the repository root::
     python -m scripts.benchmark_diagnosis --half held_out       # one half
     python -m scripts.benchmark_diagnosis --quick               # 4 scenarios, 1 seed, 3 epochs: a pipeline check
     python -m scripts.benchmark_diagnosis --scenarios co2_level_shift --seeds 0
+    python -m scripts.benchmark_diagnosis --from-results A/results.json B/results.json --table T.md  # both halves
 """
 
 from __future__ import annotations
@@ -189,8 +190,9 @@ def goals(rows: list[dict]) -> dict[str, str]:
     }  # fmt: skip
 
 
-def table(rows: list[dict], seeds: list[int], wall: float, scenarios: list[Scenario]) -> str:
-    """The markdown tables: one line per scenario, then the goals for each half side by side."""
+def table(rows: list[dict], seeds: list[int], wall: float, scenarios: list[Scenario], runs: str = "") -> str:
+    """The markdown tables: one line per scenario, then the goals for each half side by side (``runs``: how the
+    rows were run, when they come from several runs)."""
     halves = [h for h in HALVES if any(r["half"] == h for r in rows)]
     per_half = {h: goals([r for r in rows if r["half"] == h]) for h in halves}
     lines = scenario_lines(rows, scenarios)
@@ -198,9 +200,10 @@ def table(rows: list[dict], seeds: list[int], wall: float, scenarios: list[Scena
     for label in per_half[halves[0]] if halves else []:
         lines.append(f"| {label} | " + " | ".join(per_half[h][label] for h in halves) + " |")
     causal = [r for r in rows if r["scored"]]
+    when = runs or f"in {wall / 60:.1f} min"
     lines += [
         "",
-        f"{len(rows)} doctor runs ({len(causal)} with a cause), seeds {seeds}, in {wall / 60:.1f} min on "
+        f"{len(rows)} doctor runs ({len(causal)} with a cause), seeds {seeds}, {when} on "
         f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), 2 runs at a time, one torch thread "
         "each; the machine was shared, so wall times are upper bounds.",
     ]
@@ -212,6 +215,22 @@ def all_scenarios() -> list[Scenario]:
     return [*legacy.SCENARIOS, *real.real_scenarios(), *held_out.held_out_scenarios()]
 
 
+def merged_table(paths: list[Path]) -> str:
+    """The table of several runs' ``results.json`` (e.g. each half run on its own), each run's wall time named."""
+    rows, parts = [], []
+    for path in paths:
+        mine = json.loads(path.read_text())
+        rows += mine
+        meta = path.with_name("run.json")
+        wall = json.loads(meta.read_text())["wall_s"] if meta.exists() else None
+        halves = "+".join(sorted({r["half"] for r in mine}))
+        parts.append(f"{halves} in {wall / 60:.1f} min" if wall is not None else halves)
+    names = {r["scenario"] for r in rows}
+    scenarios = [s for s in all_scenarios() if s.name in names]
+    seeds = sorted({r["seed"] for r in rows})
+    return table(rows, seeds, 0.0, scenarios, runs="; ".join(parts))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "benchmark_diagnosis")
@@ -221,7 +240,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK}, one seed, 3 epochs")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--half", choices=[*HALVES, "both"], default="both", help="which half of the scenarios")
+    parser.add_argument(
+        "--from-results", type=Path, nargs="+", default=None, help="only rebuild the table from these results.json"
+    )
     args = parser.parse_args(argv)
+    if args.from_results:
+        text = merged_table(args.from_results)
+        if args.table:
+            args.table.parent.mkdir(parents=True, exist_ok=True)
+            args.table.write_text(
+                f"# Diagnosis benchmark\n\nWritten by `python -m scripts.benchmark_diagnosis`.\n\n{text}"
+            )
+        print(text)
+        return 0
     scenarios = [s for s in all_scenarios() if args.half in ("both", s.half)]
     names = QUICK if args.quick else args.scenarios or [s.name for s in scenarios]
     seeds = args.seeds[:1] if args.quick else args.seeds
@@ -270,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     text = table(rows, seeds, time.perf_counter() - start, scenarios)
     (args.out / "results.json").write_text(json.dumps(rows, indent=1, default=str))
+    (args.out / "run.json").write_text(json.dumps({"wall_s": time.perf_counter() - start, "seeds": seeds}))
     (args.out / "table.md").write_text(text)
     if args.table:
         args.table.parent.mkdir(parents=True, exist_ok=True)
