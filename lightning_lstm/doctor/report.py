@@ -102,8 +102,8 @@ def _hypotheses(summary, rows: list[Row], tolerance: float) -> list[str]:
     if not causes or len(rows) < 2:
         return []
     base, by_name = rows[0], {r.name: r for r in rows[1:]}
-    said = verdicts(causes, summary["candidates"], rows, tolerance)
     groups = causes + [c["cause"] for c in summary["candidates"] if c["cause"] not in causes]
+    said = verdicts([g for g in dict.fromkeys(groups) if "+" not in g], summary["candidates"], rows, tolerance)
     lines = ["## Hypotheses and what the runs said", ""]
     for group in dict.fromkeys(groups):
         tried = [by_name[c["name"]] for c in summary["candidates"] if c["cause"] == group and c["name"] in by_name]

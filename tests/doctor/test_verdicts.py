@@ -75,3 +75,15 @@ def test_a_remedy_combining_a_withdrawn_hypothesis_may_not_win():
     }
     _, winner = rank(PROBE, [(c, results[c.name]) for c in first], 0.02, blocked)
     assert winner.name == "shuffle"
+
+
+def test_the_report_gives_a_verdict_for_a_remedy_of_another_cause_than_its_hypothesis():
+    # a non-finite loss named the values; the outlier clip tried beside the masking answers "bad_values"
+    from lightning_lstm.doctor.options import DoctorOptions
+    from lightning_lstm.doctor.report import report_markdown
+
+    candidates, rows = run({"mask_nonfinite": ("nonfinite", 0, 1.0), "outliers_iqr": ("bad_values", 0, 1.0)})
+    summary = {"command": "", "probe_epochs": 3, "jobs": 1, "wall_s": 9.0, "estimate_s": 8.0,
+               "findings": [finding("nonfinite", 17)], "candidates": candidates, "winner": None}  # fmt: skip
+    report = report_markdown(summary, rows, None, PROBE, None, DoctorOptions())
+    assert "- **bad values**: confirmed by the runs (outliers_iqr: spikes 17 -> 0" in report
