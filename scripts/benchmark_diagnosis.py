@@ -1,18 +1,20 @@
 """Does the doctor name the right cause, stay quiet on healthy runs, find the bad values, and fix the spikes?
 
 Runs the doctor (probe, diagnosis, candidate remedies, ranking) on every scenario of scripts/diagnosis_scenarios.py
-(CO2 and glucose, written with the rules: tuning) and scripts/diagnosis_real_scenarios.py (12 real series, a tuning
-and a held-out half) with several seeds, and writes one table: the cause named first, advice on healthy controls,
-precision of every named timestamp (injected or a documented real error) and recall of the injected ones, the fix
-rate (the winner removes >= 90% of the probe's spikes or lowers validation MAE by more than 2%) and each fix's
-validation-MAE change; then issue 22's goals for each half side by side.
+(CO2 and glucose, written with the rules), scripts/diagnosis_real_scenarios.py (12 real series; both make the
+tuning half) and scripts/diagnosis_held_out_scenarios.py (5 other real series: the held-out half, v2) with several
+seeds, and writes one table: the cause named first, advice on healthy controls, precision of every named timestamp
+(injected or a documented real error) and recall of the injected ones, the fix rate (the winner removes >= 90% of
+the probe's spikes or lowers validation MAE by more than 2%) and each fix's validation-MAE change; then issue 22's
+goals for each half side by side.
 
 Run from the repository root::
 
-    python -m scripts.benchmark_diagnosis                       # 49 scenarios x 3 seeds, ~30 min on 2 cores
+    python -m scripts.benchmark_diagnosis                       # 62 scenarios x 3 seeds, ~40 min on 2 cores
     python -m scripts.benchmark_diagnosis --half held_out       # one half
     python -m scripts.benchmark_diagnosis --quick               # 4 scenarios, 1 seed, 3 epochs: a pipeline check
     python -m scripts.benchmark_diagnosis --scenarios co2_level_shift --seeds 0
+    python -m scripts.benchmark_diagnosis --from-results A/results.json B/results.json --table T.md  # both halves
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from lightning_lstm.doctor import DoctorOptions, run_doctor
 from lightning_lstm.doctor.config import apply_overlay, set_key
 from lightning_lstm.spikes.data_notes import MAX_NOTES
+from scripts import diagnosis_held_out_scenarios as held_out
 from scripts import diagnosis_real_scenarios as real
 from scripts import diagnosis_scenarios as legacy
 from scripts.diagnosis_scenarios import QUICK, REPO, Scenario, base_config, build
@@ -187,8 +190,9 @@ def goals(rows: list[dict]) -> dict[str, str]:
     }  # fmt: skip
 
 
-def table(rows: list[dict], seeds: list[int], wall: float, scenarios: list[Scenario]) -> str:
-    """The markdown tables: one line per scenario, then the goals for each half side by side."""
+def table(rows: list[dict], seeds: list[int], wall: float, scenarios: list[Scenario], runs: str = "") -> str:
+    """The markdown tables: one line per scenario, then the goals for each half side by side (``runs``: how the
+    rows were run, when they come from several runs)."""
     halves = [h for h in HALVES if any(r["half"] == h for r in rows)]
     per_half = {h: goals([r for r in rows if r["half"] == h]) for h in halves}
     lines = scenario_lines(rows, scenarios)
@@ -196,9 +200,10 @@ def table(rows: list[dict], seeds: list[int], wall: float, scenarios: list[Scena
     for label in per_half[halves[0]] if halves else []:
         lines.append(f"| {label} | " + " | ".join(per_half[h][label] for h in halves) + " |")
     causal = [r for r in rows if r["scored"]]
+    when = runs or f"in {wall / 60:.1f} min"
     lines += [
         "",
-        f"{len(rows)} doctor runs ({len(causal)} with a cause), seeds {seeds}, in {wall / 60:.1f} min on "
+        f"{len(rows)} doctor runs ({len(causal)} with a cause), seeds {seeds}, {when} on "
         f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), 2 runs at a time, one torch thread "
         "each; the machine was shared, so wall times are upper bounds.",
     ]
@@ -206,8 +211,24 @@ def table(rows: list[dict], seeds: list[int], wall: float, scenarios: list[Scena
 
 
 def all_scenarios() -> list[Scenario]:
-    """The CO2 and glucose scenarios (tuning), then the real series' tuning and held-out halves."""
-    return [*legacy.SCENARIOS, *real.real_scenarios()]
+    """The tuning half (CO2 and glucose, then the 12 real series of the fifth session), then the held-out half."""
+    return [*legacy.SCENARIOS, *real.real_scenarios(), *held_out.held_out_scenarios()]
+
+
+def merged_table(paths: list[Path]) -> str:
+    """The table of several runs' ``results.json`` (e.g. each half run on its own), each run's wall time named."""
+    rows, parts = [], []
+    for path in paths:
+        mine = json.loads(path.read_text())
+        rows += mine
+        meta = path.with_name("run.json")
+        wall = json.loads(meta.read_text())["wall_s"] if meta.exists() else None
+        halves = "+".join(sorted({r["half"] for r in mine}))
+        parts.append(f"{halves} in {wall / 60:.1f} min" if wall is not None else halves)
+    names = {r["scenario"] for r in rows}
+    scenarios = [s for s in all_scenarios() if s.name in names]
+    seeds = sorted({r["seed"] for r in rows})
+    return table(rows, seeds, 0.0, scenarios, runs="; ".join(parts))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +240,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK}, one seed, 3 epochs")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--half", choices=[*HALVES, "both"], default="both", help="which half of the scenarios")
+    parser.add_argument(
+        "--from-results", type=Path, nargs="+", default=None, help="only rebuild the table from these results.json"
+    )
     args = parser.parse_args(argv)
+    if args.from_results:
+        text = merged_table(args.from_results)
+        if args.table:
+            args.table.parent.mkdir(parents=True, exist_ok=True)
+            args.table.write_text(
+                f"# Diagnosis benchmark\n\nWritten by `python -m scripts.benchmark_diagnosis`.\n\n{text}"
+            )
+        print(text)
+        return 0
     scenarios = [s for s in all_scenarios() if args.half in ("both", s.half)]
     names = QUICK if args.quick else args.scenarios or [s.name for s in scenarios]
     seeds = args.seeds[:1] if args.quick else args.seeds
@@ -227,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios {unknown}")
     start, rows, bases = time.perf_counter(), [], {}
-    base_args, sources = {**legacy.BASES, **real.BASES}, {**legacy.SOURCES, **real.SOURCES}
+    base_args = {**legacy.BASES, **real.BASES, **held_out.BASES}
+    sources = {**legacy.SOURCES, **real.SOURCES, **held_out.SOURCES}
     scenarios = [s for s in all_scenarios() if s.name in names]
     for scenario in scenarios:
         base = bases.setdefault(scenario.series, base_config(base_args[scenario.series]))
@@ -267,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     text = table(rows, seeds, time.perf_counter() - start, scenarios)
     (args.out / "results.json").write_text(json.dumps(rows, indent=1, default=str))
+    (args.out / "run.json").write_text(json.dumps({"wall_s": time.perf_counter() - start, "seeds": seeds}))
     (args.out / "table.md").write_text(text)
     if args.table:
         args.table.parent.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,10 @@ def helped(row: Row, base_spikes: int, base_mae: float | None, tolerance: float)
 
 
 def rank(
-    probe: dict[str, Any], runs: list[tuple[Any, dict[str, Any]]], tolerance: float
+    probe: dict[str, Any],
+    runs: list[tuple[Any, dict[str, Any]]],
+    tolerance: float,
+    refuse: dict[str, str] | None = None,
 ) -> tuple[list[Row], Row | None]:
     """The table rows (probe first, then candidates best first) and the winner, or ``None``.
 
@@ -59,6 +62,8 @@ def rank(
         runs: ``(candidate, result)`` pairs.
         tolerance: the largest accepted relative worsening of the validation MAE, and the margin within which two
             MAEs count as equal (then fewer spikes wins).
+        refuse: candidate name -> why it is refused whatever its run (a remedy that combines a hypothesis the runs
+            withdrew, :mod:`.verdicts`).
     """
     base_spikes, base_mae = len(probe.get("spikes", [])), _mae(probe)
     first = Row("probe", "your config", base_spikes, base_mae, probe.get("wall_s"), accepted=True)
@@ -80,6 +85,8 @@ def rank(
             row.refused = "no finite validation MAE"
         elif change is not None and change > tolerance:
             row.refused = f"validation MAE {change:+.1%} (over the {tolerance:.0%} tolerance)"
+        elif refuse and candidate.name in refuse:
+            row.refused = refuse[candidate.name]
         row.accepted = not row.refused
         rows.append(row)
     contenders = [r for r in rows if helped(r, base_spikes, base_mae, tolerance)]

@@ -3,7 +3,8 @@
 Each hypothesis (a finding with advice) gets its own remedy first, in the diagnosis' order, so every hypothesis is
 tried within ``max_candidates``; then, where the findings offer them, the variants: the outlier clip that would cut
 every named bad value with the fewest real values, the LR range test's learning rate, the larger batch with its
-learning rate scaled, the ``l1`` loss beside ``huber``, and the first two remedies together. Nothing here is tried
+learning rate scaled, the ``l1`` loss beside ``huber``, shuffling with ``data.window_norm: last`` where windows are
+fed on their own level (``none``), and the first two remedies together. Nothing here is tried
 without a finding.
 """
 
@@ -110,6 +111,18 @@ def _variants(finding: dict[str, Any], context: dict[str, Any]) -> list[Candidat
         )
     if cause == "heavy_tail":
         out.append(Candidate("l1_loss", cause, {"model.loss": "l1"}, "loss: l1", _cost(cause, context)))
+    if cause == "order" and context.get("window_norm") == "none":
+        # unshuffled, the model follows the series' level through the epoch and ends on the latest one; shuffled, it
+        # must read the level from each window, which window_norm: last hands it
+        out.append(
+            Candidate(
+                "shuffle+window_norm_last",
+                cause,
+                {"data.shuffle": True, "data.window_norm": "last"},
+                "shuffle: True, window_norm: last",
+                _cost(cause, context) + "; each window fed relative to its last value",
+            )
+        )
     return out
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lightning_lstm.doctor.ranking import Row, helped
+from lightning_lstm.doctor.ranking import Row
+from lightning_lstm.doctor.verdicts import outcomes, verdicts
 from lightning_lstm.spikes.data_notes import data_notes_markdown
 
 
@@ -93,35 +94,27 @@ def _data_notes(probe: dict[str, Any]) -> list[str]:
 
 
 def _hypotheses(summary, rows: list[Row], tolerance: float) -> list[str]:
-    """Each hypothesis (a finding with advice) and what its own remedies' runs said of it; remedies combined from two
-    hypotheses are reported on their own line and confirm neither alone."""
-    causes = [f["cause"] for f in summary["findings"] if f.get("advice")]
+    """Each hypothesis of the probe (a finding with advice) and what its own remedies' runs said of it
+    (:func:`~lightning_lstm.doctor.verdicts.verdicts`); remedies combined from two hypotheses are reported on their
+    own line."""
+    probe_findings = summary.get("probe_findings", summary["findings"])
+    causes = [f["cause"] for f in probe_findings if f.get("advice")]
     if not causes or len(rows) < 2:
         return []
     base, by_name = rows[0], {r.name: r for r in rows[1:]}
     groups = causes + [c["cause"] for c in summary["candidates"] if c["cause"] not in causes]
+    said = verdicts([g for g in dict.fromkeys(groups) if "+" not in g], summary["candidates"], rows, tolerance)
     lines = ["## Hypotheses and what the runs said", ""]
     for group in dict.fromkeys(groups):
         tried = [by_name[c["name"]] for c in summary["candidates"] if c["cause"] == group and c["name"] in by_name]
         name = " + ".join(part.replace("_", " ") for part in group.split("+"))
         if "+" in group:
-            lines.append(f"- **{name}** together: " + "; ".join(_outcome(r, base) for r in tried) + ".")
+            lines.append(f"- **{name}** together: {outcomes(tried, base)}.")
         elif not tried:
             lines.append(f"- **{name}**: not tried (over `doctor.max_candidates`).")
         else:
-            verdict = "confirmed" if any(helped(r, base.spikes, base.val_mae, tolerance) for r in tried) else "refuted"
-            lines.append(f"- **{name}**: {verdict} by the runs ({'; '.join(_outcome(r, base) for r in tried)}).")
+            lines.append(f"- **{name}**: {said[group][0]} by the runs ({outcomes(tried, base)}).")
     return [*lines, ""]
-
-
-def _outcome(row: Row, base: Row) -> str:
-    if row.spikes is None:
-        return f"{row.name}: {row.refused}"
-    change = row.mae_change(base.val_mae)
-    mae = "" if change is None else f", val MAE {change:+.1%}"
-    return f"{row.name}: spikes {base.spikes} -> {row.spikes}{mae}" + (
-        f", refused: {row.refused}" if row.refused else ""
-    )
 
 
 def _more_spikes(winner: Row | None, base: Row) -> list[str]:

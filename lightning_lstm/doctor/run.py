@@ -3,7 +3,8 @@
 In order: the **probe** (the config as it is, for the budget :class:`~lightning_lstm.doctor.options.ProbeBudget`
 resolves from the data the probe reads anyway); Lightning's **LR range test** if the learning rate is a suspect; every
 **candidate** remedy (:mod:`.remedies`) with the same seed and budget, ``jobs`` at a time; the **ranking**
-(:mod:`.ranking`) and the outputs in ``out_dir`` (README, "The doctor"). Its wall time is about probe x (1 +
+(:mod:`.ranking`), the hypotheses' **verdicts** (:mod:`.verdicts`: the diagnosis the runs leave standing) and the
+outputs in ``out_dir`` (README, "The doctor"). Its wall time is about probe x (1 +
 candidates / jobs), plus the range test when it runs and each process's start.
 """
 
@@ -21,6 +22,7 @@ from lightning_lstm.doctor.ranking import rank
 from lightning_lstm.doctor.remedies import candidates_for
 from lightning_lstm.doctor.report import report_markdown
 from lightning_lstm.doctor.runner import Job, run_jobs
+from lightning_lstm.doctor.verdicts import final_findings, withdrawn_combinations
 from lightning_lstm.spikes.outputs import before_after_figure
 
 LR_SUSPECTS = ("learning_rate", "nonfinite")
@@ -81,12 +83,19 @@ def run_doctor(config: dict, options: DoctorOptions, echo=print, command: str = 
     lr_test = None
     if options.lr_find and any(f["cause"] in LR_SUSPECTS and f.get("advice") for f in findings):
         lr_test = _run_one(job("lr_range_test", {}, "lr_find", epochs), options.threads, echo)
-    candidates = candidates_for(findings, probe["context"], lr_test, options.max_candidates)
+    settings = {"window_norm": get_key(config, "data.window_norm")}
+    candidates = candidates_for(findings, {**probe["context"], **settings}, lr_test, options.max_candidates)
     for candidate in candidates:
         echo(f"[doctor] candidate {candidate.name}: {candidate.what}")
     fits = [job(c.name, c.overlay, "fit", epochs) for c in candidates]
     results = run_jobs(fits, jobs, options.threads, echo) if candidates else {}
-    rows, winner = rank(probe, [(c, results[c.name]) for c in candidates], options.tolerance)
+    tried = [{"name": c.name, "cause": c.cause, "overlay": c.overlay, "what": c.what} for c in candidates]
+    ran = [(c, results[c.name]) for c in candidates]
+    rows, winner = rank(probe, ran, options.tolerance)
+    final = final_findings(findings, tried, rows, options.tolerance)  # the runs decide
+    blocked = withdrawn_combinations(final, tried)
+    if blocked:
+        rows, winner = rank(probe, ran, options.tolerance, blocked)
     best = next((c for c in candidates if winner is not None and c.name == winner.name), None)
     fixed = None
     if best is not None:
@@ -105,9 +114,10 @@ def run_doctor(config: dict, options: DoctorOptions, echo=print, command: str = 
         "jobs": jobs,
         "wall_s": wall,
         "estimate_s": float(probe["wall_s"]) * (1 + len(candidates) / jobs),
-        "findings": findings,
+        "findings": final,
+        "probe_findings": findings,
         "lr_range_test": {k: v for k, v in (lr_test or {}).items() if k in ("suggestion", "wall_s")} or None,
-        "candidates": [{"name": c.name, "cause": c.cause, "overlay": c.overlay, "what": c.what} for c in candidates],
+        "candidates": tried,
         "rows": [row.__dict__ for row in rows],
         "winner": winner.name if winner is not None else None,
         "fixed_yaml": str(fixed) if fixed else None,

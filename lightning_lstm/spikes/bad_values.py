@@ -152,12 +152,12 @@ def find_local_anomalies(
         column = np.asarray(values[lo:hi, c], dtype=np.float64)
         full = np.full(hi, np.nan)
         full[lo:hi] = column
-        floor = spread_floor(column)
+        profile = (profiles or {}).get(name)
+        floor = getattr(profile, "floor", None) or spread_floor(column)  # the profile's: one floor per column
         x = full[rows]
         left_med, left_spread, left_n = _side(full, rows, lo, hi, neighbours, left=True)
         bad_scores, references = local_scores(full, rows, lo, hi, neighbours, floor)
         bad = np.isfinite(x) & (bad_scores >= bad_score)
-        profile = (profiles or {}).get(name)
         for i in np.flatnonzero(bad):
             where = (int(rows[i]), series_name, name, times[i], float(x[i]))  # row, series, column, time, value
             plausible = profile is not None and profile.why_implausible(float(x[i]), float(bad_scores[i])) is None
@@ -322,13 +322,15 @@ def add_intervention_results(
             continue
         s = int(frame.series_of(np.asarray([row]))[0])
         lo, hi, c = int(frame.offsets[s]), int(frame.offsets[s + 1]), frame.column_index([column])[0]
-        if (s, c) not in floors:
-            floors[(s, c)] = spread_floor(np.asarray(frame.values[lo:hi, c], dtype=np.float64))
+        profile = (profiles or {}).get((str(frame.series_names[s]), column))
+        if (s, c) not in floors:  # the profile's floor where there is one, as the scores and the intervention use
+            floors[(s, c)] = getattr(profile, "floor", None) or spread_floor(
+                np.asarray(frame.values[lo:hi, c], dtype=np.float64)
+            )
         a, b = max(lo, row - NEIGHBOURS), min(hi, row + NEIGHBOURS + 1)  # the value and its neighbourhoods only
         part = np.asarray(frame.values[a:b, c], dtype=np.float64)
         score, reference = local_scores(part, np.asarray([row - a]), 0, b - a, NEIGHBOURS, floors[(s, c)])
         value, series = float(part[row - a]), str(frame.series_names[s])
-        profile = (profiles or {}).get((series, column))
         plausible = profile is not None and profile.why_implausible(value, float(score[0])) is None
         if plausible and not score[0] >= PEAK_SCORE:
             continue  # an ordinary reading: replacing it moves a hard window's loss, but it is no peak

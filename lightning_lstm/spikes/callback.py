@@ -77,8 +77,8 @@ class LossSpikeCallback(Callback):
 
     Each flagged spike's windows are re-scored with single values replaced (rank zero, only on spikes:
     :mod:`~lightning_lstm.spikes.intervention`, which states the weights used), giving ``explained_share`` and the
-    named values' ``explains``. At fit start the values implausible for their column in the training span are
-    listed (:mod:`~lightning_lstm.spikes.data_notes`) in the log, TensorBoard (``spikes/data_notes``) and
+    named values' ``explains``. At fit start the values implausible for their column in the training or validation
+    span are listed (:mod:`~lightning_lstm.spikes.data_notes`) in the log, TensorBoard (``spikes/data_notes``) and
     ``spikes.json`` (``data_notes``); the data are never changed.
 
     State (detector windows and counts, spike records, learning-rate history) travels in the checkpoint under the
@@ -199,7 +199,7 @@ class LossSpikeCallback(Callback):
         self.data_notes = [asdict(note) for note in notes]
         if notes:
             log.warning(
-                "data notes: %d value(s) implausible for their column in the training span (not changed):\n  %s%s",
+                "data notes: %d value(s) implausible for their column (training, validation span; unchanged):\n  %s%s",
                 self.data_notes_total, "\n  ".join(note_line(n) for n in notes[:20]),
                 f"\n  ... and {self.data_notes_total - 20} more (spikes.json)" if self.data_notes_total > 20 else "",
             )  # fmt: skip

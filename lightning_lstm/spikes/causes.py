@@ -229,13 +229,24 @@ def _heavy_tail(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Findi
 
 
 def _batch_noise(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:
-    """Spikes at different batches every epoch, with no value behind them, in small or noisy batches."""
+    """Spikes at different batches every epoch, with no bad value behind them, in small or noisy batches (in a small
+    shuffled batch, also those that recur on the same hard windows)."""
     size, spread = ctx.nominal_batch_size, ctx.loss_dispersion
     noisy = spread is not None and spread >= NOISY_DISPERSION
     if size > SMALL_BATCH and not noisy:
         return None
-    again = {id(s) for s in recurring_spikes(spikes, total, ctx)}
-    covered = [s for s in spikes if id(s) not in again and not s.nonfinite and unexplained_by_values(s, ctx)]
+    # spikes recurring at one place of an unshuffled epoch are order's; in a small shuffled batch, a hard window that
+    # spikes again whenever it comes is batch noise too (its loss alone moves the batch's mean; a larger batch
+    # dilutes it), while in a large batch it is hard, real data
+    # and a spike that a real, plausible value explains (a peak: no bad value) is noise of the batch's mean as well
+    small = size <= SMALL_BATCH and ctx.shuffle
+    again = set() if small else {id(s) for s in recurring_spikes(spikes, total, ctx)}
+    bad = [a for a in ctx.anomalies if a.kind == "bad_value"]
+    covered = [
+        s
+        for s in spikes
+        if id(s) not in again and not s.nonfinite and not any(named_for(s, a, ctx.window_width) for a in bad)
+    ]
     epochs = len({s.epoch for s in covered})
     if not strong(covered, total) or epochs < MIN_EPOCHS:
         return None
@@ -244,10 +255,16 @@ def _batch_noise(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Find
     if noisy:
         reasons.append(f"the step losses spread by {spread:.0%} of their median")
     why = " and ".join(reasons)
-    values = "no single value explains them" if all(tested(s) for s in covered) else "no value stands out in them"
+    if any(not unexplained_by_values(s, ctx) for s in covered):
+        values = "only real, plausible values of the series explain them (no bad value)"
+    elif all(tested(s) for s in covered):
+        values = "no single value explains them"
+    else:
+        values = "no value stands out in them"
+    where = "none recurring at one place" + ("" if small else " or on the same windows")
     sentence = (
-        f"{share(covered, total)} hit {places} different batch(es) in {epochs} epochs, none recurring at one place "
-        f"or on the same windows, and {values}; {why}: the spikes are the noise of a small batch's mean loss"
+        f"{share(covered, total)} hit {places} different batch(es) in {epochs} epochs, {where}, and {values}; "
+        f"{why}: the spikes are the noise of a small batch's mean loss"
     )
     new = size * BATCH_GROWTH
     advice = f"Use larger batches (`data.batch_size: {new}`, {BATCH_GROWTH}x; the learning rate may be scaled with it)."

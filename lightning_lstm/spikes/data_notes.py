@@ -9,14 +9,16 @@ column's local scores over the training span, and at least ``BAD_SCORE``). So a 
 reading at 2% of its neighbours in a smooth column is noted, while a heavy-tailed column's routine 5-10x peaks are
 not. The same profile tells the diagnosis a ``bad_value`` from a ``peak``.
 
-Cost: ``O(rows)`` per column of each series' training span (``O(rows x NEIGHBOURS)`` for the local scores, computed
-in chunks), once per fit. The data are never changed. Pure numpy, no Lightning.
+The validation span is noted too, judged by the training span's profile (the test span is never read).
+
+Cost: ``O(rows)`` per column of each series' training and validation spans (``O(rows x NEIGHBOURS)`` for the local
+scores, computed in chunks), once per fit. The data are never changed. Pure numpy, no Lightning.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,14 @@ LOCAL_MARGIN = 8.0
 """A value is implausible when its local score exceeds this many times that quantile (and ``BAD_SCORE``)."""
 MAX_NOTES = 200
 """At most this many notes are kept (the rest are counted)."""
+CODE_ROWS = 5
+"""A code (a missing-data or error value such as 9999 or -9900) is an exact value repeated in at least this many rows,
+at the edge of the column's range ..."""
+CODE_GAP = 2.0
+"""... separated from every other value by at least this many times their interquartile range (and their resolution),
+and by more than their whole range or lying on the other side of 0 from all of them. The other values must hold at
+least ``CODE_ROWS`` rows and 3 distinct values. Codes are left out of the range quantiles and routine scores, so a
+code in a third of the rows (Sand Point's visibility -9900) does not set the range the other values are judged by."""
 CHUNK_ROWS = 65_536
 """Rows scored at a time (the neighbourhood blocks are ``(rows, NEIGHBOURS)``)."""
 
@@ -52,6 +62,7 @@ class ColumnProfile:
         floor: the column's resolution-aware spread floor (:func:`~lightning_lstm.spikes.bad_values.spread_floor`).
         routine_score: the ``SCORE_QUANTILE`` quantile of the training rows' local scores (at most ``TAIL_ROWS``
             rows from the top).
+        codes: exact values that are codes, not readings (:func:`edge_codes`), with their row counts.
     """
 
     column: str
@@ -60,6 +71,7 @@ class ColumnProfile:
     high: float
     floor: float
     routine_score: float
+    codes: dict[float, int] = field(default_factory=dict)
 
     def outside(self, values: np.ndarray) -> np.ndarray:
         """``(n,)`` whether each value lies far outside the training range: beyond ``low`` or ``high`` by more than
@@ -67,6 +79,8 @@ class ColumnProfile:
         width = max(self.high - self.low, self.floor)
         with np.errstate(invalid="ignore"):
             far = (values < self.low - RANGE_MARGIN * width) | (values > self.high + RANGE_MARGIN * width)
+        if self.codes:
+            far |= np.isin(values, list(self.codes))
         return far & np.isfinite(values)
 
     @property
@@ -78,6 +92,11 @@ class ColumnProfile:
         """Why ``value`` (whose local score is ``score``) is implausible for the column, or ``None`` if it is not."""
         if not math.isfinite(value):
             return None
+        if value in self.codes:
+            return (
+                f"a code, not a reading: {value:.6g} in {self.codes[value]} training rows, far beyond every other "
+                f"value of the column ({self.low:.4g} to {self.high:.4g} in 99.9% of them)"
+            )
         if self.outside(np.asarray([value]))[0]:
             return f"far outside its training range ({self.low:.4g} to {self.high:.4g})"
         if math.isfinite(score) and score >= self.score_limit:
@@ -111,8 +130,37 @@ class DataNote:
     why: str
 
 
+def edge_codes(finite: np.ndarray) -> dict[float, int]:
+    """The column's codes: its smallest or largest exact value when repeated, apart from the rest (``CODE_GAP``).
+
+    Args:
+        finite: ``(n,)`` the column's finite training values.
+
+    Returns:
+        ``{value: rows}``, at most two entries (the low and the high edge).
+    """
+    values, counts = np.unique(finite, return_counts=True)
+    codes: dict[float, int] = {}
+    for edge, rest in ((0, slice(1, None)), (len(values) - 1, slice(None, -1))):
+        if len(values) < 4 or counts[edge] < CODE_ROWS or counts[rest].sum() < CODE_ROWS:
+            continue
+        others, weights = values[rest], counts[rest]
+        cumulative = np.cumsum(weights) / weights.sum()
+        q25, q75 = others[np.searchsorted(cumulative, 0.25)], others[np.searchsorted(cumulative, 0.75)]
+        resolution = float(np.min(np.diff(others)))
+        gap = float(others[0] - values[edge]) if edge == 0 else float(values[edge] - others[-1])
+        beyond = gap > float(others[-1] - others[0]) or (
+            values[edge] < 0 <= others[0] if edge == 0 else values[edge] > 0 >= others[-1]
+        )
+        if gap >= CODE_GAP * max(float(q75 - q25), resolution) and beyond:
+            codes[float(values[edge])] = int(counts[edge])
+    return codes
+
+
 def column_profile(column: np.ndarray, name: str, series: str) -> tuple[ColumnProfile, np.ndarray, np.ndarray]:
     """The profile of one column's training span, with every row's local score and neighbours' median.
+
+    Codes (:func:`edge_codes`) are left out of the range and of the routine score.
 
     Args:
         column: ``(n,)`` the column's training values (float64; NaN where missing).
@@ -120,27 +168,31 @@ def column_profile(column: np.ndarray, name: str, series: str) -> tuple[ColumnPr
     Returns:
         The profile, ``(n,)`` local scores (0 where a row has too few neighbours) and ``(n,)`` references.
     """
-    finite = column[np.isfinite(column)]
-    floor = spread_floor(column)
+    codes = edge_codes(column[np.isfinite(column)])
+    readings = np.isfinite(column) & ~np.isin(column, list(codes))
+    floor = spread_floor(np.where(readings, column, np.nan))
     n = len(column)
     scores, references = np.zeros(n), np.full(n, np.nan)
     for begin in range(0, n, CHUNK_ROWS):
         rows = np.arange(begin, min(begin + CHUNK_ROWS, n))
         scores[rows], references[rows] = local_scores(column, rows, 0, n, NEIGHBOURS, floor)
+    finite = column[readings]
     if not len(finite):
         return ColumnProfile(name, series, math.nan, math.nan, floor, 0.0), scores, references
     tail = max(TAIL_QUANTILE, TAIL_ROWS / len(finite))
     low, high = np.quantile(finite, [min(tail, 0.5), max(1 - tail, 0.5)])
-    routine = float(np.quantile(scores[np.isfinite(column)], max(min(SCORE_QUANTILE, 1 - tail), 0.5)))
-    return ColumnProfile(name, series, float(low), float(high), floor, routine), scores, references
+    routine = float(np.quantile(scores[readings], max(min(SCORE_QUANTILE, 1 - tail), 0.5)))
+    return ColumnProfile(name, series, float(low), float(high), floor, routine, codes), scores, references
 
 
 def profiles_and_notes(datamodule: Any) -> tuple[dict[tuple[str, str], ColumnProfile], list[DataNote], int]:
-    """Profiles of every column of every series (training span) and the notes of its implausible values.
+    """Profiles of every column of every series (training span) and the notes of its implausible values, in the
+    training span and, judged by the same training profile, in the validation span (the test span is never read).
 
     Returns:
-        ``{(series, column): profile}``, the notes (at most ``MAX_NOTES``, in row order per column) and how many
-        implausible values there were in all. Empty without a frame (e.g. a data module of another kind).
+        ``{(series, column): profile}``, the notes (at most ``MAX_NOTES``, per column in row order: training, then
+        validation) and how many implausible values there were in all. Empty without a frame (e.g. a data module of
+        another kind).
     """
     frame, bounds = getattr(datamodule, "frame", None), getattr(datamodule, "bounds", None)
     if frame is None or bounds is None:
@@ -148,21 +200,32 @@ def profiles_and_notes(datamodule: Any) -> tuple[dict[tuple[str, str], ColumnPro
     profiles: dict[tuple[str, str], ColumnProfile] = {}
     notes: list[DataNote] = []
     total = 0
-    for s, (a, b) in enumerate(span_rows(frame, bounds, "train")):
+    for s, ((a, b), (va, vb)) in enumerate(
+        zip(span_rows(frame, bounds, "train"), span_rows(frame, bounds, "val"), strict=True)
+    ):
         series = str(frame.series_names[s])
         for c, name in enumerate(frame.columns):
             column = np.asarray(frame.values[a:b, c], dtype=np.float64)
             profile, scores, references = column_profile(column, str(name), series)
             profiles[(series, str(name))] = profile
-            suspects = np.flatnonzero(profile.outside(column) | (np.isfinite(column) & (scores >= profile.score_limit)))
-            total += len(suspects)
-            keep = suspects[: max(0, MAX_NOTES - len(notes))]
-            if not len(keep):
-                continue
-            times = frame.format_times(frame.time_of(keep + a))
-            for i, time in zip(keep, times, strict=True):
-                why = profile.why_implausible(float(column[i]), float(scores[i])) or "implausible"
-                notes.append(DataNote(str(name), series, int(i + a), time, float(column[i]), float(references[i]), why))
+            spans = [(a, column, scores, references)]
+            if vb > va:
+                held = np.asarray(frame.values[va:vb, c], dtype=np.float64)
+                spans.append((va, held, *local_scores(held, np.arange(vb - va), 0, vb - va, NEIGHBOURS, profile.floor)))
+            for start, values, row_scores, refs in spans:
+                suspects = np.flatnonzero(
+                    profile.outside(values) | (np.isfinite(values) & (row_scores >= profile.score_limit))
+                )
+                total += len(suspects)
+                keep = suspects[: max(0, MAX_NOTES - len(notes))]
+                if not len(keep):
+                    continue
+                times = frame.format_times(frame.time_of(keep + start))
+                for i, time in zip(keep, times, strict=True):
+                    why = profile.why_implausible(float(values[i]), float(row_scores[i])) or "implausible"
+                    notes.append(
+                        DataNote(str(name), series, int(i + start), time, float(values[i]), float(refs[i]), why)
+                    )
     return profiles, notes, total
 
 
@@ -177,9 +240,10 @@ def data_notes_markdown(notes: list[dict[str, Any]] | list[DataNote], total: int
     sentence saying there are none. ``total``: how many there were, when more were found than listed."""
     rows = [n if isinstance(n, dict) else n.__dict__ for n in notes]
     if not rows:
-        return "No value is implausible for its column in the training span."
+        return "No value is implausible for its column in the training or validation span."
     lines = [
-        "Values implausible for their column in the training span (never changed by the run; check them at the "
+        "Values implausible for their column in the training or validation span (never changed by the run; check them "
+        "at the "
         "source):",
         "",
         "| column | series | time | value | neighbours' median | why |",

@@ -99,3 +99,13 @@ def test_the_report_says_which_hypotheses_the_runs_confirmed_and_refuted():
     assert "- **order + heavy tail** together: shuffle+huber_loss: spikes 8 -> 2, val MAE -30.0%." in report
     assert winner.name == "huber_loss"
     assert "`huber_loss` has more spikes than the probe (12 against 8) and a validation MAE 40.0% lower" in report
+
+
+def test_order_is_also_tried_with_window_norm_last_when_windows_keep_their_level():
+    order = [finding("order", {"data.shuffle": True})]
+    found = candidates_for(order, {**CONTEXT, "window_norm": "none"}, None, 6)
+    assert [(c.name, c.overlay) for c in found] == [
+        ("shuffle", {"data.shuffle": True}),
+        ("shuffle+window_norm_last", {"data.shuffle": True, "data.window_norm": "last"}),
+    ]
+    assert [c.name for c in candidates_for(order, {**CONTEXT, "window_norm": "last"}, None, 6)] == ["shuffle"]

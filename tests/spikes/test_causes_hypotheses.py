@@ -131,7 +131,13 @@ def test_batch_noise_at_different_batches_each_epoch_with_a_small_batch():
     noisy = find_causes(spikes, replace(CONTEXT, loss_dispersion=0.8))
     assert causes(noisy) == ["batch_noise"] and "spread by 80% of their median" in noisy[0].sentence
     explained = [replace(s, explained_share=0.9) for s in spikes]
-    assert "batch_noise" not in causes(find_causes(explained, small))  # a value explains them: not noise
+    shares = {s.global_step: 0.9 for s in explained}
+    culprit = replace(small, anomalies=[value("bad_value", 500, explains=shares)])
+    assert "batch_noise" not in causes(find_causes(explained, culprit))  # a bad value explains them: not noise
+    peak = find_causes(explained, replace(small, anomalies=[value("peak", 500, explains=shares)]))
+    assert (
+        causes(peak) == ["batch_noise"] and "only real, plausible values of the series explain them" in peak[0].sentence
+    )
 
 
 def test_spikes_recurring_at_one_place_are_order_not_batch_noise():
@@ -193,3 +199,13 @@ def test_spikes_at_a_high_learning_rate_are_the_learning_rate_not_batch_noise():
     spikes = [replace(scored(e, b, windows=[100 * e + b]), lr=2.0) for e, b in places]
     context = replace(CONTEXT, lr_max_seen=2.0, lr_initial=2.0, loss_dispersion=0.9)
     assert causes(find_causes(spikes, context)) == ["learning_rate"]
+
+
+def test_hard_windows_that_spike_again_in_a_small_shuffled_batch_are_batch_noise():
+    # sst_batch_8: shuffled batches of 8, most spikes on windows that spiked in an earlier epoch too
+    places = [(1, 2), (1, 9), (2, 5), (2, 17), (3, 12), (3, 21)]
+    spikes = [scored(e, b, windows=[100 + b % 2], share=0.05, size=8) for e, b in places]
+    small = find_causes(spikes, replace(CONTEXT, nominal_batch_size=8))
+    assert causes(small)[0] == "batch_noise" and "none recurring at one place," in small[0].sentence
+    large = find_causes([replace(s, batch_size=64) for s in spikes], replace(CONTEXT, loss_dispersion=0.8))
+    assert "batch_noise" not in causes(large)  # in a large batch the same hard windows are hard, real data

@@ -49,7 +49,7 @@ def with_values(tmp_path: Path, file: str, column: str, rows: list[int], value=N
 def test_no_note_on_clean_real_series(path: Path, time_column: str, target: str, features):
     _, profiles, notes, total = notes_of(path, time_column, target, features)
     assert profiles and notes == [] and total == 0
-    assert data_notes_markdown(notes) == "No value is implausible for its column in the training span."
+    assert data_notes_markdown(notes) == "No value is implausible for its column in the training or validation span."
 
 
 def test_whole_unit_pressure_has_its_resolution_as_spread_floor():
@@ -123,6 +123,34 @@ def test_the_doctor_report_has_a_data_notes_section(tmp_path):
         rows, winner = rank(probe, [], 0.02)
         report = report_markdown(summary, rows, winner, probe, None, DoctorOptions())
         sections.append(report.split("## Data notes\n\n")[1].split("\n\n## ")[0])
-    assert sections[0].startswith("Values implausible for their column in the training span")
+    assert sections[0].startswith("Values implausible for their column in the training or validation span")
     assert f"| temp_f | series | {note.time} | -999 |" in sections[0]
-    assert sections[1].startswith("No value is implausible for its column in the training span.")
+    assert sections[1].startswith("No value is implausible for its column in the training or validation span.")
+
+
+def _profile(values) -> object:
+    from lightning_lstm.spikes.data_notes import column_profile
+
+    return column_profile(np.asarray(values, dtype=np.float64), "c", "s")[0]
+
+
+def test_a_frequent_code_at_the_edge_of_the_range_is_noted_and_left_out_of_the_range():
+    rng = np.random.default_rng(0)
+    visibility = rng.choice([64, 97, 113, 129, 161, 193], size=2000).astype(float)
+    visibility[::9] = 9999.0  # Miami's missing-data code, in 11% of the rows: it sets the 99.9% quantile
+    profile = _profile(visibility)
+    assert profile.codes == {9999.0: 223} and profile.high == 193.0
+    assert profile.why_implausible(9999.0, 0.0).startswith("a code, not a reading: 9999 in 223 training rows")
+    metres = rng.choice([800.0, 11300.0, 16100.0, 16100.0, 16100.0, 16100.0, 16100.0, 24000.0], size=3000)
+    metres[:1000] = -9900.0  # Sand Point's code: within the readings' range, but below 0 where none of them is
+    assert _profile(metres).codes == {-9900.0: 1000}
+
+
+def test_repeated_edges_of_real_readings_are_no_codes():
+    rng = np.random.default_rng(1)
+    ghi = np.where(rng.random(3000) < 0.5, 0.0, rng.integers(1, 1000, 3000))  # night zeros
+    counts = rng.poisson(3, 3000).astype(float)
+    flags = rng.integers(0, 2, 3000).astype(float)
+    clouds = rng.integers(0, 11, 3000).astype(float)
+    for column in (ghi, counts, flags, clouds):
+        assert _profile(column).codes == {}
