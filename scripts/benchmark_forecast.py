@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a file: the helpers beside it are the package scripts
@@ -136,9 +137,18 @@ def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: boo
         table, data = backtest(config, best, root / f"{name}.csv")
         values = history(data.frame, series.target)
         scale = mase_scale(values, int(data.bounds.val_row[0]), SEASONS["day"])
+        before = {}
+        if index == QUANTILE_ARM:  # the same weights with the intervals as trained: coverage before calibration
+            raw, _ = backtest(config, uncalibrated(best, root / f"{name}_uncalibrated.ckpt"), root / f"{name}_raw.csv")
+            before = {
+                "coverage_80_uncalibrated": score(raw, series.target, values, data.frame.time_step, SEASONS, scale)[
+                    "coverage_80"
+                ]
+            }
         runs.append(
             {
                 **score(table, series.target, values, data.frame.time_step, SEASONS, scale),
+                **before,
                 "table": table,
                 "steps_trained": fit.trainer.global_step,
                 "history": values,
@@ -156,6 +166,15 @@ def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: boo
             table, series.target, runs[0]["history"], data.frame.time_step, SEASONS, runs[0]["scale"]
         )
     return result
+
+
+def uncalibrated(ckpt: str, path: Path) -> str:
+    """A copy of ``ckpt`` without its conformal widening (``interval_widening``), as a checkpoint written before
+    ``model.calibration``: predict then writes the pinball loss's intervals as trained."""
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
+    checkpoint["state_dict"].pop("interval_widening", None)
+    torch.save(checkpoint, path)
+    return str(path)
 
 
 def run_peers(series: Series, recipe: dict, python: Path, root: Path) -> dict:
@@ -210,7 +229,9 @@ def markdown(results: list[tuple[Series, str, dict]], seeds: list[int], minutes:
         "test step forecast once, lookback 168 h. MAE in the data's units; MASE scaled by the training span's",
         "one-day seasonal-naive MAE. Ratios: the model's MAE over a seasonal naive's MAE on the same steps (the value",
         "one day or one week before each step); below 1 beats it; `better` is the lower of the two naives' MAE.",
-        "Coverage: the share of test steps inside the 10%-90% quantiles (the 80% interval).",
+        "Coverage: the share of test steps inside the 10%-90% quantiles (the 80% interval), after the split-conformal",
+        "calibration on the validation span (`model.calibration: per_step`, the default) and, in brackets, of the same",
+        "checkpoint's intervals as trained (its widening removed).",
         "",
         "| series | arm | MAE (mean ± sd over seeds) | MASE | x 1-day naive | x 1-week naive | x better naive "
         "| ensemble of the seeds: x better naive | 80% coverage |",
@@ -220,6 +241,8 @@ def markdown(results: list[tuple[Series, str, dict]], seeds: list[int], minutes:
         runs, ensemble = result["runs"], result.get("ensemble")
         together = f"{ensemble['ratio_best']:.3f}" if ensemble else "-"
         coverage = mean_sd([r["coverage_80"] for r in runs]) if "coverage_80" in runs[0] else "-"
+        if "coverage_80_uncalibrated" in runs[0]:
+            coverage += f" ({mean_sd([r['coverage_80_uncalibrated'] for r in runs])})"
         lines.append(
             f"| {series.name} | {label} | {mean_sd([r['mae'] for r in runs], 1)} "
             f"| {mean_sd([r['mase'] for r in runs])} "
@@ -253,6 +276,9 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
         help="the peer LSTM (default: neuralforecast, none with --quick)",
     )
     parser.add_argument("--series", default=",".join(s.key for s in SERIES), help="comma-separated series keys")
+    parser.add_argument(
+        "--arms", default=None, help=f"comma-separated arm indices (0-{PEER}, {PEER}: the peer); default all"
+    )
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -264,6 +290,9 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
     python = ensure_venv() if peer != "none" else None  # before any fit: a broken peer install fails at once
     chosen = [s for s in SERIES if s.key in args.series.split(",")]
     started, done, planned = time.time(), {}, jobs(chosen, python is not None)
+    if args.arms is not None:  # a subset while developing; the peer needs the recipe's runs (arm 0)
+        keep = {int(a) for a in args.arms.split(",")}
+        planned = [(s, i) for s, i in planned if i in keep]
     with tempfile.TemporaryDirectory(prefix="forecast-quality-") as root:
         for series, index in planned:
             if index == PEER:
@@ -291,7 +320,8 @@ def jobs(chosen: list[Series], peer: bool) -> list[tuple[Series, int]]:
 
 def summary(result: dict) -> str:
     runs = result["runs"]
-    return ", ".join(f"{key} {statistics.mean(r[key] for r in runs):.3f}" for key in ("mae", "ratio_best", "mase"))
+    keys = ("mae", "ratio_best", "mase", "coverage_80", "coverage_80_uncalibrated")
+    return ", ".join(f"{key} {statistics.mean(r[key] for r in runs):.3f}" for key in keys if key in runs[0])
 
 
 if __name__ == "__main__":
