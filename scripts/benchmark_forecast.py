@@ -119,7 +119,7 @@ def backtest(config: Path, ckpt: str, out: Path, ensemble: list[str] | None = No
     return pd.read_csv(out, parse_dates=["forecast_origin", "timestamp"]), cli.datamodule
 
 
-def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: bool) -> dict:
+def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: bool, extra: list[str]) -> dict:
     """Fit and backtest ``series`` with arm ``index`` for every seed, then the seeds' ensemble. Keeps per seed the
     scores, the backtest table, the optimizer steps and what the peer needs to see the same series."""
     runs, ckpts = [], []
@@ -132,7 +132,7 @@ def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: boo
             if quick
             else [f"--trainer.max_epochs={series.epochs}"]
         )
-        fit = build_cli(["fit", *args, *series.extra, *ARMS[index][1], *epochs])
+        fit = build_cli(["fit", *args, *series.extra, *ARMS[index][1], *epochs, *extra])
         best, config = fit.trainer.checkpoint_callback.best_model_path, Path(fit.trainer.log_dir) / "config.yaml"
         table, data = backtest(config, best, root / f"{name}.csv")
         values = history(data.frame, series.target)
@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
     parser.add_argument(
         "--arms", default=None, help=f"comma-separated arm indices (0-{PEER}, {PEER}: the peer); default all"
     )
+    parser.add_argument(
+        "--extra", default="", help="more fit arguments for every arm, e.g. '--model.calibration=pooled' (trials)"
+    )
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -298,7 +301,7 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
             if index == PEER:
                 result = run_peers(series, done[(series.key, 0)], python, Path(root))
             else:
-                result = run_arm(series, index, seeds, Path(root), args.quick)
+                result = run_arm(series, index, seeds, Path(root), args.quick, args.extra.split())
             done[(series.key, index)] = result
             print(f"{series.key} | {LABELS[index]}: {summary(result)}", flush=True)
             if figure is not None and series is SERIES[0] and index == QUANTILE_ARM:

@@ -35,9 +35,12 @@ ARMS = {
 EPOCHS, BATCHES = 3, 30
 
 
-def child(arm: str, root: str) -> dict:
+def child(arm: str, root: str, flush_denormal: bool = False) -> dict:
     """Fit ``arm`` in this process; the time per training step of the epochs after the first."""
     import lightning.pytorch as pl
+    import torch
+
+    torch.set_flush_denormal(flush_denormal)
 
     sys.path.insert(0, str(REPO))
     from lightning_lstm.cli import build_cli
@@ -73,24 +76,30 @@ def child(arm: str, root: str) -> dict:
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--flush-denormal",
+        action="store_true",
+        help="torch.set_flush_denormal(True) in every run: float32 values below 1.2e-38 become 0 (on the CPU, "
+        "arithmetic on such subnormal values is many times slower, and how many a fit meets depends on its weights)",
+    )
     parser.add_argument("--child", choices=list(ARMS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         with tempfile.TemporaryDirectory(prefix="forecast-step-") as root:
-            print(json.dumps(child(args.child, root)))
+            print(json.dumps(child(args.child, root, args.flush_denormal)))
         return ""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     names, runs = list(ARMS), {arm: [] for arm in ARMS}
     for r in range(args.rounds):
         for arm in names[r % len(names) :] + names[: r % len(names)]:  # the order rotates each round
-            command = [sys.executable, __file__, "--child", arm]
+            command = [sys.executable, __file__, "--child", arm, *(["--flush-denormal"] if args.flush_denormal else [])]
             done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO, check=True)
             runs[arm].append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"round {r + 1} {arm}: {runs[arm][-1]}", file=sys.stderr, flush=True)
     median = {arm: {k: statistics.median(run[k] for run in runs[arm]) for k in ("wall_ms", "cpu_ms")} for arm in ARMS}
     lines = [
         f"Per training step, median of {args.rounds} fresh processes per arm (lookback 168, horizon 24, LSTM 32 x 2, "
-        f"batch 64; one thread; epochs 2-{EPOCHS} of {BATCHES} steps):",
+        f"batch 64; one thread; epochs 2-{EPOCHS} of {BATCHES} steps; flush denormals: {args.flush_denormal}):",
         "",
         "| arm | wall ms/step | CPU ms/step | wall x plain | CPU x plain |",
         "|---|---:|---:|---:|---:|",
