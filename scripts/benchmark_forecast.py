@@ -3,14 +3,16 @@ and a peer LSTM, against the one-day and one-week seasonal naive of the same ste
 
 Run: ``OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python scripts/benchmark_forecast.py`` (34.5 CPU minutes, peer
 included; 41 minutes of wall time on the 2 shared cores here); writes ``docs/figures/forecast_quality.md`` and
-``docs/figures/forecast_week_band.png``. ``--quick`` (one seed, one epoch of 10 batches, no peer unless ``--peer
-neuralforecast``) checks that our arms run.
+``docs/figures/forecast_week_band.png`` (without ``--output`` / ``--figure``, also when only some arms run).
+``--quick`` (one seed, one epoch of 10 batches, no peer unless ``--peer neuralforecast``) checks that our arms run;
+``--arms 4,5,6`` runs some arms only, ``--extra '--model.calibration=pooled'`` adds fit options to every arm.
 
 Each (series, arm, seed) is fitted through the CLI (``lightning_lstm.cli.main``) and its best checkpoint is
 backtested with ``data.backtest_stride = horizon``: rolling origins one horizon apart over the test span (the last
 20% of the series), each test step forecast once. :mod:`scripts.forecast_scoring` scores the forecasts against the
 seasonal naive (the value one day, and one week, before each step, known at the origin) on the same steps: MAE, MASE
-(scaled by the training span's one-day seasonal-naive MAE) and the 80% interval's coverage. The 3 seeds'
+(scaled by the training span's one-day seasonal-naive MAE) and the 80% interval's coverage, calibrated
+(``model.calibration``) and as trained (the same checkpoint without its widening). The 3 seeds'
 checkpoints are also averaged (``--predictions.ensemble``). The peer, neuralforecast's ``LSTM`` (its own venv,
 :mod:`scripts.forecast_peer`), gets the same series, lookback, horizon, calendar inputs, training span, size,
 learning rate, batch size and optimizer steps, and forecasts the same origins.
@@ -57,15 +59,23 @@ RECIPE = [
     "--model.residual=seasonal_naive",
     "--model.loss=l1",
     "--model.quantiles=null",
+    "--data.window_norm=none",
 ]
+STANDARD = ["--data.window_norm=standard"]
 ARMS = [
     ("recipe: calendar + lags [24, 168] + residual over the 1-day naive; l1", RECIPE),
     ("- calendar", [*RECIPE, "--data.calendar=[]"]),
     ("- lags (residual over the 1-day naive kept)", [*RECIPE, "--data.seasonal_lags=[]"]),
     ("- residual", [*RECIPE, "--model.residual=none"]),
     ("recipe + quantiles [0.1, 0.5, 0.9] (pinball; the median scored)", [*RECIPE, "--model.quantiles=[0.1, 0.5, 0.9]"]),
+    ("recipe, data.window_norm standard (each window by its own mean and spread)", [*RECIPE, *STANDARD]),
+    (
+        "recipe + quantiles, data.window_norm standard",
+        [*RECIPE, *STANDARD, "--model.quantiles=[0.1, 0.5, 0.9]"],
+    ),
 ]
-QUANTILE_ARM = len(ARMS) - 1
+QUANTILE_ARM = 4  # runs first, beside the recipe
+FIGURE_ARM = len(ARMS) - 1  # configs/electricity_hourly.yaml with quantiles: the figure's arm
 PEER = len(ARMS)  # the peer's index after the arms
 LABELS = [label for label, _ in ARMS] + ["peer: neuralforecast LSTM, calendar, same steps and budget"]
 
@@ -138,13 +148,11 @@ def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: boo
         values = history(data.frame, series.target)
         scale = mase_scale(values, int(data.bounds.val_row[0]), SEASONS["day"])
         before = {}
-        if index == QUANTILE_ARM:  # the same weights with the intervals as trained: coverage before calibration
-            raw, _ = backtest(config, uncalibrated(best, root / f"{name}_uncalibrated.ckpt"), root / f"{name}_raw.csv")
-            before = {
-                "coverage_80_uncalibrated": score(raw, series.target, values, data.frame.time_step, SEASONS, scale)[
-                    "coverage_80"
-                ]
-            }
+        if has_quantiles(index):  # the same weights with the intervals as trained: coverage before calibration
+            copy, widening = uncalibrated(best, root / f"{name}_uncalibrated.ckpt")
+            raw, _ = backtest(config, copy, root / f"{name}_raw.csv")
+            raw_score = score(raw, series.target, values, data.frame.time_step, SEASONS, scale)
+            before = {"coverage_80_uncalibrated": raw_score["coverage_80"], "widening": widening}
         runs.append(
             {
                 **score(table, series.target, values, data.frame.time_step, SEASONS, scale),
@@ -168,13 +176,18 @@ def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: boo
     return result
 
 
-def uncalibrated(ckpt: str, path: Path) -> str:
+def has_quantiles(index: int) -> bool:
+    return any(a.startswith("--model.quantiles=[") for a in ARMS[index][1])
+
+
+def uncalibrated(ckpt: str, path: Path) -> tuple[str, float]:
     """A copy of ``ckpt`` without its conformal widening (``interval_widening``), as a checkpoint written before
-    ``model.calibration``: predict then writes the pinball loss's intervals as trained."""
+    ``model.calibration``: predict then writes the pinball loss's intervals as trained. Also the mean widening over
+    the horizon steps, in scaled units."""
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
-    checkpoint["state_dict"].pop("interval_widening", None)
+    widening = checkpoint["state_dict"].pop("interval_widening")  # (H, T, I)
     torch.save(checkpoint, path)
-    return str(path)
+    return str(path), float(widening.mean())
 
 
 def run_peers(series: Series, recipe: dict, python: Path, root: Path) -> dict:
@@ -304,7 +317,7 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
                 result = run_arm(series, index, seeds, Path(root), args.quick, args.extra.split())
             done[(series.key, index)] = result
             print(f"{series.key} | {LABELS[index]}: {summary(result)}", flush=True)
-            if figure is not None and series is SERIES[0] and index == QUANTILE_ARM:
+            if figure is not None and series is SERIES[0] and index == FIGURE_ARM:
                 plot_week(result["runs"][0]["table"], series.target, series.name, figure)
             results = [(s, LABELS[i], done[(s.key, i)]) for s in chosen for i in range(PEER + 1) if (s.key, i) in done]
             text = markdown(results, seeds, (time.time() - started) / 60, len(planned))
@@ -318,12 +331,12 @@ def jobs(chosen: list[Series], peer: bool) -> list[tuple[Series, int]]:
     """(series, arm index or PEER) in the order they run: the recipe, the quantile arm and the peer of every series
     first, then the ablations."""
     first = [(s, i) for s in chosen for i in (0, QUANTILE_ARM, *([PEER] if peer else []))]
-    return first + [(s, i) for s in chosen for i in range(1, QUANTILE_ARM)]
+    return first + [(s, i) for s in chosen for i in range(1, PEER) if i != QUANTILE_ARM]
 
 
 def summary(result: dict) -> str:
     runs = result["runs"]
-    keys = ("mae", "ratio_best", "mase", "coverage_80", "coverage_80_uncalibrated")
+    keys = ("mae", "ratio_best", "mase", "coverage_80", "coverage_80_uncalibrated", "widening")
     return ", ".join(f"{key} {statistics.mean(r[key] for r in runs):.3f}" for key in keys if key in runs[0])
 
 
