@@ -3,14 +3,16 @@ and a peer LSTM, against the one-day and one-week seasonal naive of the same ste
 
 Run: ``OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python scripts/benchmark_forecast.py`` (34.5 CPU minutes, peer
 included; 41 minutes of wall time on the 2 shared cores here); writes ``docs/figures/forecast_quality.md`` and
-``docs/figures/forecast_week_band.png``. ``--quick`` (one seed, one epoch of 10 batches, no peer unless ``--peer
-neuralforecast``) checks that our arms run.
+``docs/figures/forecast_week_band.png`` (without ``--output`` / ``--figure``, also when only some arms run).
+``--quick`` (one seed, one epoch of 10 batches, no peer unless ``--peer neuralforecast``) checks that our arms run;
+``--arms 4,5,6`` runs some arms only, ``--extra '--model.calibration=pooled'`` adds fit options to every arm.
 
 Each (series, arm, seed) is fitted through the CLI (``lightning_lstm.cli.main``) and its best checkpoint is
 backtested with ``data.backtest_stride = horizon``: rolling origins one horizon apart over the test span (the last
 20% of the series), each test step forecast once. :mod:`scripts.forecast_scoring` scores the forecasts against the
 seasonal naive (the value one day, and one week, before each step, known at the origin) on the same steps: MAE, MASE
-(scaled by the training span's one-day seasonal-naive MAE) and the 80% interval's coverage. The 3 seeds'
+(scaled by the training span's one-day seasonal-naive MAE) and the 80% interval's coverage, calibrated
+(``model.calibration``) and as trained (the same checkpoint without its widening). The 3 seeds'
 checkpoints are also averaged (``--predictions.ensemble``). The peer, neuralforecast's ``LSTM`` (its own venv,
 :mod:`scripts.forecast_peer`), gets the same series, lookback, horizon, calendar inputs, training span, size,
 learning rate, batch size and optimizer steps, and forecasts the same origins.
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a file: the helpers beside it are the package scripts
@@ -56,15 +59,23 @@ RECIPE = [
     "--model.residual=seasonal_naive",
     "--model.loss=l1",
     "--model.quantiles=null",
+    "--data.window_norm=none",
 ]
+STANDARD = ["--data.window_norm=standard"]
 ARMS = [
     ("recipe: calendar + lags [24, 168] + residual over the 1-day naive; l1", RECIPE),
     ("- calendar", [*RECIPE, "--data.calendar=[]"]),
     ("- lags (residual over the 1-day naive kept)", [*RECIPE, "--data.seasonal_lags=[]"]),
     ("- residual", [*RECIPE, "--model.residual=none"]),
     ("recipe + quantiles [0.1, 0.5, 0.9] (pinball; the median scored)", [*RECIPE, "--model.quantiles=[0.1, 0.5, 0.9]"]),
+    ("recipe, data.window_norm standard (each window by its own mean and spread)", [*RECIPE, *STANDARD]),
+    (
+        "recipe + quantiles, data.window_norm standard",
+        [*RECIPE, *STANDARD, "--model.quantiles=[0.1, 0.5, 0.9]"],
+    ),
 ]
-QUANTILE_ARM = len(ARMS) - 1
+QUANTILE_ARM = 4  # runs first, beside the recipe
+FIGURE_ARM = len(ARMS) - 1  # configs/electricity_hourly.yaml with quantiles: the figure's arm
 PEER = len(ARMS)  # the peer's index after the arms
 LABELS = [label for label, _ in ARMS] + ["peer: neuralforecast LSTM, calendar, same steps and budget"]
 
@@ -118,7 +129,7 @@ def backtest(config: Path, ckpt: str, out: Path, ensemble: list[str] | None = No
     return pd.read_csv(out, parse_dates=["forecast_origin", "timestamp"]), cli.datamodule
 
 
-def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: bool) -> dict:
+def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: bool, extra: list[str]) -> dict:
     """Fit and backtest ``series`` with arm ``index`` for every seed, then the seeds' ensemble. Keeps per seed the
     scores, the backtest table, the optimizer steps and what the peer needs to see the same series."""
     runs, ckpts = [], []
@@ -131,14 +142,21 @@ def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: boo
             if quick
             else [f"--trainer.max_epochs={series.epochs}"]
         )
-        fit = build_cli(["fit", *args, *series.extra, *ARMS[index][1], *epochs])
+        fit = build_cli(["fit", *args, *series.extra, *ARMS[index][1], *epochs, *extra])
         best, config = fit.trainer.checkpoint_callback.best_model_path, Path(fit.trainer.log_dir) / "config.yaml"
         table, data = backtest(config, best, root / f"{name}.csv")
         values = history(data.frame, series.target)
         scale = mase_scale(values, int(data.bounds.val_row[0]), SEASONS["day"])
+        before = {}
+        if has_quantiles(index):  # the same weights with the intervals as trained: coverage before calibration
+            copy, widening = uncalibrated(best, root / f"{name}_uncalibrated.ckpt")
+            raw, _ = backtest(config, copy, root / f"{name}_raw.csv")
+            raw_score = score(raw, series.target, values, data.frame.time_step, SEASONS, scale)
+            before = {"coverage_80_uncalibrated": raw_score["coverage_80"], "widening": widening}
         runs.append(
             {
                 **score(table, series.target, values, data.frame.time_step, SEASONS, scale),
+                **before,
                 "table": table,
                 "steps_trained": fit.trainer.global_step,
                 "history": values,
@@ -156,6 +174,20 @@ def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: boo
             table, series.target, runs[0]["history"], data.frame.time_step, SEASONS, runs[0]["scale"]
         )
     return result
+
+
+def has_quantiles(index: int) -> bool:
+    return any(a.startswith("--model.quantiles=[") for a in ARMS[index][1])
+
+
+def uncalibrated(ckpt: str, path: Path) -> tuple[str, float]:
+    """A copy of ``ckpt`` without its conformal widening (``interval_widening``), as a checkpoint written before
+    ``model.calibration``: predict then writes the pinball loss's intervals as trained. Also the mean widening over
+    the horizon steps, in scaled units."""
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
+    widening = checkpoint["state_dict"].pop("interval_widening")  # (H, T, I)
+    torch.save(checkpoint, path)
+    return str(path), float(widening.mean())
 
 
 def run_peers(series: Series, recipe: dict, python: Path, root: Path) -> dict:
@@ -210,7 +242,9 @@ def markdown(results: list[tuple[Series, str, dict]], seeds: list[int], minutes:
         "test step forecast once, lookback 168 h. MAE in the data's units; MASE scaled by the training span's",
         "one-day seasonal-naive MAE. Ratios: the model's MAE over a seasonal naive's MAE on the same steps (the value",
         "one day or one week before each step); below 1 beats it; `better` is the lower of the two naives' MAE.",
-        "Coverage: the share of test steps inside the 10%-90% quantiles (the 80% interval).",
+        "Coverage: the share of test steps inside the 10%-90% quantiles (the 80% interval), after the split-conformal",
+        "calibration on the validation span (`model.calibration: per_step`, the default) and, in brackets, of the same",
+        "checkpoint's intervals as trained (its widening removed).",
         "",
         "| series | arm | MAE (mean ± sd over seeds) | MASE | x 1-day naive | x 1-week naive | x better naive "
         "| ensemble of the seeds: x better naive | 80% coverage |",
@@ -220,6 +254,8 @@ def markdown(results: list[tuple[Series, str, dict]], seeds: list[int], minutes:
         runs, ensemble = result["runs"], result.get("ensemble")
         together = f"{ensemble['ratio_best']:.3f}" if ensemble else "-"
         coverage = mean_sd([r["coverage_80"] for r in runs]) if "coverage_80" in runs[0] else "-"
+        if "coverage_80_uncalibrated" in runs[0]:
+            coverage += f" ({mean_sd([r['coverage_80_uncalibrated'] for r in runs])})"
         lines.append(
             f"| {series.name} | {label} | {mean_sd([r['mae'] for r in runs], 1)} "
             f"| {mean_sd([r['mase'] for r in runs])} "
@@ -253,6 +289,12 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
         help="the peer LSTM (default: neuralforecast, none with --quick)",
     )
     parser.add_argument("--series", default=",".join(s.key for s in SERIES), help="comma-separated series keys")
+    parser.add_argument(
+        "--arms", default=None, help=f"comma-separated arm indices (0-{PEER}, {PEER}: the peer); default all"
+    )
+    parser.add_argument(
+        "--extra", default="", help="more fit arguments for every arm, e.g. '--model.calibration=pooled' (trials)"
+    )
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -264,15 +306,18 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
     python = ensure_venv() if peer != "none" else None  # before any fit: a broken peer install fails at once
     chosen = [s for s in SERIES if s.key in args.series.split(",")]
     started, done, planned = time.time(), {}, jobs(chosen, python is not None)
+    if args.arms is not None:  # a subset while developing; the peer needs the recipe's runs (arm 0)
+        keep = {int(a) for a in args.arms.split(",")}
+        planned = [(s, i) for s, i in planned if i in keep]
     with tempfile.TemporaryDirectory(prefix="forecast-quality-") as root:
         for series, index in planned:
             if index == PEER:
                 result = run_peers(series, done[(series.key, 0)], python, Path(root))
             else:
-                result = run_arm(series, index, seeds, Path(root), args.quick)
+                result = run_arm(series, index, seeds, Path(root), args.quick, args.extra.split())
             done[(series.key, index)] = result
             print(f"{series.key} | {LABELS[index]}: {summary(result)}", flush=True)
-            if figure is not None and series is SERIES[0] and index == QUANTILE_ARM:
+            if figure is not None and series is SERIES[0] and index == FIGURE_ARM:
                 plot_week(result["runs"][0]["table"], series.target, series.name, figure)
             results = [(s, LABELS[i], done[(s.key, i)]) for s in chosen for i in range(PEER + 1) if (s.key, i) in done]
             text = markdown(results, seeds, (time.time() - started) / 60, len(planned))
@@ -286,12 +331,13 @@ def jobs(chosen: list[Series], peer: bool) -> list[tuple[Series, int]]:
     """(series, arm index or PEER) in the order they run: the recipe, the quantile arm and the peer of every series
     first, then the ablations."""
     first = [(s, i) for s in chosen for i in (0, QUANTILE_ARM, *([PEER] if peer else []))]
-    return first + [(s, i) for s in chosen for i in range(1, QUANTILE_ARM)]
+    return first + [(s, i) for s in chosen for i in range(1, PEER) if i != QUANTILE_ARM]
 
 
 def summary(result: dict) -> str:
     runs = result["runs"]
-    return ", ".join(f"{key} {statistics.mean(r[key] for r in runs):.3f}" for key in ("mae", "ratio_best", "mase"))
+    keys = ("mae", "ratio_best", "mase", "coverage_80", "coverage_80_uncalibrated", "widening")
+    return ", ".join(f"{key} {statistics.mean(r[key] for r in runs):.3f}" for key in keys if key in runs[0])
 
 
 if __name__ == "__main__":

@@ -93,7 +93,10 @@ class ForecastPlot(Callback):
                 inputs = [None if v is None else v.to(pl_module.device) for v in pl_module.inputs(batch)]
             else:
                 inputs = [batch[k].to(pl_module.device) for k in ("x", "known") if k in batch]  # (B, L, F), (B, L+H, K)
-            forecast = pl_module.to_original_scale(pl_module(*inputs).cpu(), batch)  # (B, H, T) or (B, H, T, Q)
+            prediction = pl_module(*inputs)  # (B, H, T) or (B, H, T, Q)
+            if hasattr(pl_module, "calibrated"):  # the intervals' conformal widening, as predict applies it
+                prediction = pl_module.calibrated(prediction)
+            forecast = pl_module.to_original_scale(prediction.cpu(), batch)
         band = None
         if forecast.dim() == 4:  # quantiles: the median is the forecast, the outermost levels the band
             levels = list(pl_module.quantiles)

@@ -92,7 +92,10 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         season_length: steps per season for the seasonal-naive baseline (and ``model.residual`` without seasonal
             lags); default inferred from the time step, 0 off.
         window_norm: ``last`` feeds each window relative to its last input value (forecasts too): trending series
-            stay in the training range; ``none`` (default) feeds the scaled values. configs/default.yaml sets ``last``.
+            stay in the training range; ``standard`` standardises each window by its lookback's mean and spread
+            (per column, the spread floored at 0.1 of the training span's): level and amplitude may both drift, and
+            quantile intervals scale with the window; ``none`` (default) feeds the scaled values.
+            configs/default.yaml sets ``last``.
         batch_size: windows per batch.
         num_workers: DataLoader worker processes.
         shuffle: shuffle training windows each epoch.

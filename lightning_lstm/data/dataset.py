@@ -20,7 +20,8 @@ from lightning_lstm.data.seasonal_lags import SeasonalBase
 from lightning_lstm.data.statistics import FittedStatistics
 from lightning_lstm.data.windows import WindowIndex
 
-WindowNorm = Literal["none", "last"]
+WindowNorm = Literal["none", "last", "standard"]
+SPREAD_FLOOR = 0.1  # window_norm standard: the least spread a window is divided by (scaled units of the column)
 
 
 class WindowDataset(Dataset):
@@ -100,6 +101,12 @@ class WindowDataset(Dataset):
             level = inputs[:, -1:, :]  # (B, 1, C), scaled units
             inputs = inputs - level
             center = center + level * scale  # outputs map back to the original scale through the shifted center
+        elif self.window_norm == "standard":
+            # Level- and spread-free windows: each column standardised by its own lookback, as the scale moves too.
+            level = inputs.mean(axis=1, keepdims=True)  # (B, 1, C), scaled units
+            spread = np.maximum(inputs.std(axis=1, keepdims=True), SPREAD_FLOOR)  # (B, 1, C)
+            inputs = (inputs - level) / spread
+            center, scale = center + level * scale, scale * spread  # (B, 1, C): the window's own statistics
         batch = {
             "x": torch.from_numpy(np.ascontiguousarray(inputs[:, :, self.features])),  # (B, L, F)
             "window_id": torch.from_numpy(starts),

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lightning_lstm.data.dataset import WindowDataset
+from lightning_lstm.data.dataset import SPREAD_FLOOR, WindowDataset
 from lightning_lstm.data.scaling import transform
 
 
@@ -78,6 +78,11 @@ class DeviceWindows:
             level = inputs[:, -1:, :]  # (B, 1, C)
             inputs = inputs - level
             center = center + level * scale
+        elif ds.window_norm == "standard":
+            level = inputs.mean(dim=1, keepdim=True)  # (B, 1, C)
+            spread = inputs.std(dim=1, keepdim=True, correction=0).clamp(min=SPREAD_FLOOR)  # as numpy's std
+            inputs = (inputs - level) / spread
+            center, scale = center + level * scale, scale * spread
         raw = block[:, ds.lookback :, :]  # (B, H, C)
         clipped = torch.minimum(torch.maximum(raw, low), high) if ds.clip_targets and ds.has_bounds else raw
         targets = t["targets"]

@@ -11,11 +11,12 @@ from typing import Literal, get_args
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics import MeanMetric
 
 from lightning_lstm.data import scaling
+from lightning_lstm.model.calibration import CALIBRATIONS, Calibration, ConformalCalibration, fewest_scores, widen
 from lightning_lstm.model.ensemble import ensemble_mean, load_member
 from lightning_lstm.model.metrics import (
     BaselineComparison,
@@ -25,7 +26,7 @@ from lightning_lstm.model.metrics import (
     window_losses,
 )
 from lightning_lstm.model.param_groups import weight_decay_groups
-from lightning_lstm.model.quantiles import MEDIAN, PinballLoss, QuantileScores, quantile_label
+from lightning_lstm.model.quantiles import MEDIAN, PinballLoss, QuantileScores, central_intervals, quantile_label
 from lightning_lstm.model.regressor import Head, LSTMRegressor
 from lightning_lstm.model.residual import RESIDUALS, Residual, add_seasonal_base
 from lightning_lstm.model.step_logging import logs_this_step, write_step_scalars
@@ -63,6 +64,11 @@ class LSTMForecaster(pl.LightningModule):
             then the pinball loss (``model.loss`` is not used), the median is the point forecast every metric reads,
             ``predict`` writes ``<target>_q10`` ... beside it and ``test/`` logs ``pinball`` and ``coverage_80``
             (each central interval). ``null``: a point forecast.
+        calibration: with ``quantiles``, widen each central interval by split-conformal calibration on the
+            validation span (:mod:`.calibration`): ``per_step`` one widening per horizon step, target and interval,
+            ``pooled`` one per target and interval (short validation spans), ``none`` the pinball loss's intervals
+            as trained. Fitted after every validation epoch with that epoch's weights and saved in the checkpoint
+            (``interval_widening``); ``test``, ``predict`` and backtests apply it. Needs a validation split.
         residual: ``seasonal_naive``: the network predicts the correction to the value one season earlier (the first
             of ``data.seasonal_lags`` >= the horizon, else ``data.season_length``), added on the scaled data;
             ``none``: the network predicts the targets.
@@ -87,6 +93,7 @@ class LSTMForecaster(pl.LightningModule):
         huber_delta: float = 1.0,
         quantiles: list[float] | None = None,
         residual: Residual = "none",
+        calibration: Calibration = "per_step",
         optimizer: OptimizerCallable = torch.optim.AdamW,
         scheduler: LRSchedulerCallable | None = torch.optim.lr_scheduler.ReduceLROnPlateau,
         scheduler_monitor: str = "val/loss",
@@ -98,6 +105,8 @@ class LSTMForecaster(pl.LightningModule):
             raise ValueError(f"model.huber_delta must be > 0, got {huber_delta}")
         if residual not in RESIDUALS:
             raise ValueError(f"model.residual must be one of {list(RESIDUALS)}, got {residual!r}")
+        if calibration not in CALIBRATIONS:
+            raise ValueError(f"model.calibration must be one of {list(CALIBRATIONS)}, got {calibration!r}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         net_args = (hidden_size, num_layers, dropout, bidirectional, head, future_size, quantiles)
         self.net = LSTMRegressor(input_size, num_targets, horizon, *net_args)
@@ -118,6 +127,12 @@ class LSTMForecaster(pl.LightningModule):
         self.test_metrics = forecast_metrics("test/")
         self.test_baselines = BaselineComparison(horizon)
         self.test_quantiles = QuantileScores(self.quantiles) if self.quantiles else None
+        self.intervals = central_intervals(self.quantiles) if self.quantiles else []  # (coverage %, lo, hi) each
+        self.val_conformity = None  # the validation epoch's conformity scores, with calibration on
+        if self.intervals:  # (H, T, I) in scaled units; zeros until a validation epoch fits it, and in checkpoints
+            self.register_buffer("interval_widening", torch.zeros(horizon, num_targets, len(self.intervals)))
+            if calibration != "none":
+                self.val_conformity = ConformalCalibration(self.intervals, pooled=calibration == "pooled")
         # hp_metric's best val/loss. Not ModelCheckpoint.best_model_score: that follows checkpoint.monitor (any metric;
         # train/loss_epoch without validation) and exists only with checkpointing on.
         self.best_val_loss = float("inf")
@@ -145,6 +160,14 @@ class LSTMForecaster(pl.LightningModule):
     def point(self, prediction: torch.Tensor) -> torch.Tensor:
         """The point forecast: the median ``(B, H, T)`` of ``(B, H, T, Q)`` quantiles, or the prediction itself."""
         return prediction if self.quantiles is None else prediction[..., self.quantiles.index(MEDIAN)]
+
+    def calibrated(self, prediction: torch.Tensor) -> torch.Tensor:
+        """Scaled ``(B, H, T, Q)`` quantiles with each central interval widened by ``interval_widening``
+        (:func:`.calibration.widen`; never crossing); point forecasts and models without intervals unchanged."""
+        if not self.intervals:
+            return prediction
+        widening = self.interval_widening.to(prediction.dtype)  # (H, T, I)
+        return widen(prediction, widening, self.intervals, self.quantiles.index(MEDIAN))
 
     def setup(self, stage: str) -> None:
         datamodule = self._trainer.datamodule if self._trainer is not None else None
@@ -198,6 +221,10 @@ class LSTMForecaster(pl.LightningModule):
         self.val_loss.update(loss, weight=windows)
         forecast, observed = self.to_original_scale(self.point(prediction), batch), batch.get("observed")
         self.val_metrics.update(*observed_values(forecast, batch["y_raw"], observed))
+        if self.val_conformity is not None:  # scores in each window's scaled units, against the unclipped truth
+            scale = batch["target_scale"][:, None, :]  # (B, 1, T)
+            quantiles = self.to_original_scale(prediction, batch) / scale.unsqueeze(-1)  # (B, H, T, Q)
+            self.val_conformity.update(quantiles, batch["y_raw"] / scale, observed)
 
     def on_validation_epoch_end(self) -> None:
         # Lightning computes (synced across ranks by torchmetrics), logs and resets the metric objects.
@@ -207,12 +234,27 @@ class LSTMForecaster(pl.LightningModule):
             val_loss = self.val_loss.compute()  # torchmetrics caches it: the same value Lightning logs
             self.best_val_loss = min(self.best_val_loss, float(val_loss))
             self.log("hp_metric", self.best_val_loss)
+        if self.val_conformity is not None and self.val_conformity.update_called:
+            if not self.trainer.sanity_checking:  # before ModelCheckpoint's on_validation_end saves this epoch
+                self._fit_widening()
+            self.val_conformity.reset()
+
+    def _fit_widening(self) -> None:
+        widening, fewest = self.val_conformity.compute()  # (H, T, I), synced across ranks
+        self.interval_widening.copy_(widening)
+        alphas = [1 - coverage / 100 for coverage, _, _ in self.intervals]
+        if fewest < fewest_scores(alphas):
+            rank_zero_warn(
+                f"model.calibration: only {fewest} validation scores per interval widening, too few for the "
+                f"finite-sample quantile of every interval (needs {fewest_scores(alphas)}): the largest score is "
+                "used. Lengthen data.val_fraction, or set model.calibration: pooled."
+            )
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, prediction, windows = self._shared_step(batch, "test")
         forecast = self.to_original_scale(self.point(prediction), batch)  # (B, H, T)
         if self.test_quantiles is not None:
-            quantiles = self.to_original_scale(prediction, batch)  # (B, H, T, Q)
+            quantiles = self.to_original_scale(self.calibrated(prediction), batch)  # (B, H, T, Q)
             self.test_quantiles.update(quantiles, batch["y_raw"], batch.get("observed"))
         self.test_loss.update(loss, weight=windows)
         self.test_metrics.update(*observed_values(forecast, batch["y_raw"], batch.get("observed")))
@@ -235,12 +277,13 @@ class LSTMForecaster(pl.LightningModule):
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         """``window_id``, ``forecast`` (B, H, T) on the original scale (the median with quantiles), one
-        ``forecast_q10`` ... (B, H, T) per quantile level, and ``truth`` in backtests."""
+        ``forecast_q10`` ... (B, H, T) per quantile level (calibrated: this model's widening on the ensemble's mean
+        quantiles), and ``truth`` in backtests."""
         inputs = self.inputs(batch)
         prediction = ensemble_mean(self(*inputs), self.ensemble_members, *inputs)  # (B, H, T[, Q])
         output = {"window_id": batch["window_id"], "forecast": self.to_original_scale(self.point(prediction), batch)}
         if self.quantiles is not None:
-            quantiles = self.to_original_scale(prediction, batch)  # (B, H, T, Q)
+            quantiles = self.to_original_scale(self.calibrated(prediction), batch)  # (B, H, T, Q)
             for q, level in enumerate(self.quantiles):
                 output[f"forecast_{quantile_label(level)}"] = quantiles[..., q]
         if "y_raw" in batch:
@@ -313,6 +356,12 @@ class LSTMForecaster(pl.LightningModule):
                 f"the checkpoint was trained with {saved_future} known-future inputs per step ({trained}), but the "
                 f"config gives {self.hparams.future_size}. Use the data.known_future_columns and data.calendar of "
                 "training (see config.yaml in the run folder)."
+            )
+        state = checkpoint.get("state_dict", {})
+        if self.intervals and "interval_widening" not in state:  # saved before model.calibration: as trained
+            state["interval_widening"] = torch.zeros_like(self.interval_widening)
+            rank_zero_info(
+                "this checkpoint has no interval calibration (saved before model.calibration): intervals as trained"
             )
         self.best_val_loss = float(checkpoint.get("best_val_loss", float("inf")))
         total, count = checkpoint.get("train_loss_epoch_partial", [0.0, 0])

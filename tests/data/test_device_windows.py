@@ -50,6 +50,18 @@ def test_device_batches_equal_the_loader_batches_over_two_epochs(sine_csv: Path,
         assert_same_batches(list(loader), list(windows))
 
 
+def test_window_norm_standard_gives_the_loader_batches_on_the_device(sine_csv: Path):
+    loader_path, device_path = (
+        datamodule(sine_csv, window_norm="standard"),
+        datamodule(sine_csv, window_norm="standard"),
+    )
+    expected, got = list(loader_path.train_dataloader()), list(DeviceWindows(device_path.train_dataloader(), "cpu"))
+    assert len(expected) == len(got) > 0
+    for one, other in zip(expected, got, strict=True):
+        for key in KEYS:  # torch's and numpy's float32 std may differ in the last bits
+            torch.testing.assert_close(one[key], other[key], rtol=1e-5, atol=1e-5, msg=key)
+
+
 def test_a_ranks_shard_is_gathered_in_its_sampler_order(sine_csv: Path):
     data = datamodule(sine_csv)
     dataset = data.dataset("train")

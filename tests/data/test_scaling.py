@@ -13,6 +13,7 @@ import torch
 from lightning_lstm import robust
 from lightning_lstm.data import column_stats
 from lightning_lstm.data.datamodule import TimeSeriesDataModule
+from lightning_lstm.data.dataset import SPREAD_FLOOR
 from lightning_lstm.data.scaling import SCALERS, inverse, to_original_scale, transform
 
 ROWS = 300
@@ -106,6 +107,22 @@ def test_inverse_holds_with_window_norm_last(tmp_path: Path) -> None:
     batch = dm.dataset("test").__getitems__(list(range(8)))
     assert torch.all(batch["x"][:, -1, :] == 0)  # every column relative to its last input
     unscaled = to_original_scale(batch["y"], batch)
+    torch.testing.assert_close(unscaled, batch["y_raw"], rtol=1e-5, atol=1e-4)
+
+
+def test_window_norm_standard_feeds_each_window_by_its_own_mean_and_spread(tmp_path: Path) -> None:
+    dm = fitted(two_column_csv(tmp_path), window_norm="standard")
+    batch = dm.dataset("test").__getitems__(list(range(8)))
+    lookback, starts = dm.hparams.lookback, batch["window_id"].numpy()
+    raw = np.stack([dm.frame.values[s : s + lookback] for s in starts])  # (B, L, C) original values
+    scaled = (raw - dm.stats.center[0]) / dm.stats.scale[0]  # the training span's scaling
+    spread = np.maximum(scaled.std(axis=1, keepdims=True), SPREAD_FLOOR)  # (B, 1, C)
+    expected = (scaled - scaled.mean(axis=1, keepdims=True)) / spread
+    np.testing.assert_allclose(batch["x"].numpy(), expected, rtol=1e-4, atol=1e-4)
+    assert (spread > SPREAD_FLOOR).any()  # both cases met: a window divided by its own spread, ...
+    assert (spread == SPREAD_FLOOR).any()  # ... and one whose spread is below the floor
+    np.testing.assert_allclose(batch["target_scale"][:, 0].numpy(), dm.stats.scale[0][0] * spread[:, 0, 0], rtol=1e-5)
+    unscaled = to_original_scale(batch["y"], batch)  # outputs map back through each window's statistics
     torch.testing.assert_close(unscaled, batch["y_raw"], rtol=1e-5, atol=1e-4)
 
 

@@ -26,6 +26,7 @@ def test_quick_run_scores_every_arm_on_every_series(tmp_path: Path, one_thread) 
         assert all(math.isfinite(run[key]) and run[key] > 0 for key in ("mae", "mase", "ratio_day", "ratio_week"))
         assert run["ratio_best"] == pytest.approx(max(run["ratio_day"], run["ratio_week"]))
         assert ("coverage_80" in run) == label.startswith("recipe + quantiles")
+        assert ("coverage_80_uncalibrated" in run) == ("coverage_80" in run)  # before and after calibration
         if "coverage_80" in run:
             assert 0 < run["coverage_80"] < 1
     text = table.read_text()

@@ -13,6 +13,7 @@ from matplotlib.collections import PolyCollection
 
 from lightning_lstm.callbacks import ForecastPlot
 from lightning_lstm.cli import build_cli
+from lightning_lstm.model.module import LSTMForecaster
 from tests.helpers import REPO
 
 LOOKBACK, HORIZON, ROWS = 24, 6, 400
@@ -118,3 +119,49 @@ def test_forecast_images_draw_the_band(run: dict) -> None:
     bands = [c for c in figures[0].axes[0].collections if isinstance(c, PolyCollection)]
     assert len(bands) == 1 and bands[0].get_label() == "q10-q90"
     figures[0].savefig(run["root"] / "forecast_band.png")
+
+
+def test_the_checkpoint_carries_the_widening_fitted_on_the_validation_span(run: dict) -> None:
+    """The stored widening is the (1 - 0.2)(1 + 1/n) quantile of the validation windows' scores of the saved weights,
+    recomputed here by hand from the validation span alone (the test span plays no part)."""
+    checkpoint = torch.load(run["ckpt"], map_location="cpu", weights_only=True)
+    widening = checkpoint["state_dict"]["interval_widening"]  # (H, T, I) in scaled units
+    assert widening.shape == (HORIZON, 1, 1) and checkpoint["hyper_parameters"]["calibration"] == "per_step"
+    model = LSTMForecaster.load_from_checkpoint(run["ckpt"], map_location="cpu").eval()
+    scores = []
+    with torch.no_grad():
+        for batch in run["fit"].datamodule.val_dataloader():
+            quantiles = model.to_original_scale(model(*model.inputs(batch)), batch).numpy()  # (B, H, 1, Q)
+            truth, scale = batch["y_raw"].numpy(), batch["target_scale"].numpy()[:, None, :]  # (B, H, 1), (B, 1, 1)
+            scores.append(np.maximum(quantiles[..., 0] - truth, truth - quantiles[..., 2]) / scale)
+    scores = np.concatenate(scores)[..., 0]  # (N, H)
+    n = len(scores)
+    expected = np.sort(scores, axis=0)[int(np.ceil((n + 1) * 0.8)) - 1]  # (H,): the ceil((n + 1) 0.8)-th smallest
+    np.testing.assert_allclose(widening[:, 0, 0].numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_applies_the_widening_and_a_checkpoint_without_it_predicts_as_trained(run: dict) -> None:
+    checkpoint = torch.load(run["ckpt"], map_location="cpu", weights_only=True)
+    widening = checkpoint["state_dict"].pop("interval_widening")[:, 0, 0].numpy()  # (H,)
+    old = run["root"] / "before_calibration.ckpt"  # as written before model.calibration existed
+    torch.save(checkpoint, old)
+    tables = {}
+    for name, ckpt in (("calibrated", run["ckpt"]), ("old", old)):
+        build_cli(
+            [
+                "predict", "--config", run["config"][1], "--ckpt_path", str(ckpt),
+                "--trainer.enable_progress_bar=false", f"--predictions.output_path={name}.csv",
+                "--data.predict_mode=backtest", "--data.predict_split=test",
+            ]
+        )  # fmt: skip
+        tables[name] = pd.read_csv(next(run["root"].rglob(f"{name}.csv")))
+    calibrated, before = tables["calibrated"], tables["old"]
+    assert np.array_equal(calibrated["load_q50"], before["load_q50"])  # the point forecast is untouched
+    assert (calibrated["load_q10"] <= calibrated["load_q50"]).all() and (
+        calibrated["load_q50"] <= calibrated["load_q90"]
+    ).all()
+    scale = float(checkpoint[next(k for k, v in checkpoint.items() if isinstance(v, dict) and "statistics" in v)][
+        "statistics"]["scale"][0])  # fmt: skip
+    moved = (calibrated["load_q90"] - before["load_q90"]).to_numpy()  # the widening in the data's units, per step
+    np.testing.assert_allclose(moved, scale * widening[calibrated["step"] - 1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose((before["load_q10"] - calibrated["load_q10"]).to_numpy(), moved, rtol=1e-4, atol=1e-4)
