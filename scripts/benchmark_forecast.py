@@ -73,9 +73,12 @@ ARMS = [
         "recipe + quantiles, data.window_norm standard",
         [*RECIPE, *STANDARD, "--model.quantiles=[0.1, 0.5, 0.9]"],
     ),
+    ("window_norm standard - calendar", [*RECIPE, *STANDARD, "--data.calendar=[]"]),
+    ("window_norm standard - lags", [*RECIPE, *STANDARD, "--data.seasonal_lags=[]"]),
+    ("window_norm standard - residual", [*RECIPE, *STANDARD, "--model.residual=none"]),
 ]
 QUANTILE_ARM = 4  # runs first, beside the recipe
-FIGURE_ARM = len(ARMS) - 1  # configs/electricity_hourly.yaml with quantiles: the figure's arm
+FIGURE_ARM = 6  # configs/electricity_hourly.yaml with quantiles: the figure's arm
 PEER = len(ARMS)  # the peer's index after the arms
 LABELS = [label for label, _ in ARMS] + ["peer: neuralforecast LSTM, calendar, same steps and budget"]
 
