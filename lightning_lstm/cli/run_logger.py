@@ -58,6 +58,11 @@ class RunLogger(TensorBoardLogger):
     the step. This logger flushes at most every :data:`FLUSH_EVERY_S` seconds (and when the run ends, on Ctrl-C too),
     so TensorBoard still shows a running fit's new steps within seconds; a kill -9 may lose the last seconds of scalars
     (checkpoints are unaffected).
+
+    The scalars of one step are one event, whoever logs them: the calls for a step (at a logging step the LR
+    monitor's learning rate before the update and the step's loss and gradient norm after it) are held until a call
+    for another step, :meth:`save` or :meth:`finalize`, then written together. Each event costs TensorBoard's writer
+    thread ~0.1 ms (a pure-Python checksum, an append to the file, a GIL hand-over), more than a tiny model's step.
     """
 
     def __init__(
@@ -80,10 +85,13 @@ class RunLogger(TensorBoardLogger):
         self.place_given = version is not None or sub_dir is not None
         self._flushed_at = -math.inf
         self.metric_prefix = prefix
+        self._pending_step: int | None = None
+        self._pending: dict[str, float] = {}  # the scalars of step _pending_step, not written yet
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        """As TensorBoardLogger, with the call's scalars in one event (:func:`~.run_io.write_scalars`)."""
+        """As TensorBoardLogger, with the scalars of one step in one event (:func:`~.run_io.write_scalars`): held
+        until a call for another step (or a tag already held), :meth:`save` or :meth:`finalize`."""
         scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
         grouped = {k: v for k, v in metrics.items() if isinstance(v, dict)}  # add_scalars: a run per key, as before
         if grouped:
@@ -92,21 +100,33 @@ class RunLogger(TensorBoardLogger):
             join = self.LOGGER_JOIN_CHAR
             prefixed = {f"{self.metric_prefix}{join}{k}" if self.metric_prefix else k: v for k, v in scalars.items()}
             try:
-                write_scalars(self.experiment, {k: float(v) for k, v in prefixed.items()}, step)
+                values = {k: float(v) for k, v in prefixed.items()}
             except (TypeError, ValueError) as ex:  # the message of TensorBoardLogger.log_metrics
                 raise ValueError(
                     f"\n you tried to log {scalars} which is currently not supported. Try a dict or a scalar/tensor."
                 ) from ex
+            if step != self._pending_step or not self._pending.keys().isdisjoint(values):
+                self.write_pending()  # another step, or a tag logged twice at one step: both values are kept
+            self._pending_step = step
+            self._pending.update(values)
+
+    def write_pending(self) -> None:
+        """Writes the held scalars of the last step logged, as one event."""
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            write_scalars(self.experiment, pending, self._pending_step)
 
     @rank_zero_only
     def save(self) -> None:
         """Flush the events and write ``hparams.yaml`` (as Lightning does), at most every :data:`FLUSH_EVERY_S`."""
+        self.write_pending()
         if time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:
             super().save()
             self._flushed_at = time.monotonic()
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
+        self.write_pending()
         self._flushed_at = -math.inf  # the last events reach the file whatever the time
         super().finalize(status)
 

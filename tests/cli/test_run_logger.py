@@ -81,22 +81,27 @@ def test_fit_without_checkpointing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert (run / "config.yaml").is_file() and not (run / "checkpoints").exists()
 
 
-def test_each_log_metrics_call_is_one_event_with_every_scalar(tmp_path: Path):
+def test_the_scalars_of_one_step_are_one_event_whoever_logs_them(tmp_path: Path):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
     from lightning_lstm.cli.run_logger import RunLogger
 
     logger = RunLogger(save_dir=tmp_path, name="run", version=0, prefix="p")
-    logger.log_metrics({"loss": 1.5, "grad_norm": 2.0, "epoch": 0}, step=3)
+    logger.log_metrics({"lr": 0.01}, step=3)  # the LR monitor, before the update
+    logger.log_metrics({"loss": 1.5, "grad_norm": 2.0, "epoch": 0}, step=3)  # the step's scalars, after it
     logger.log_metrics({"loss": 5.0}, step=4)
+    logger.log_metrics({"loss": 6.0}, step=4)  # a tag twice at one step: both values kept, as two events
+    logger.save()
+    logger.log_metrics({"loss": 7.0}, step=4)  # after save(): a new event
     logger.finalize("success")
     (events_file,) = (tmp_path / "run" / "version_0").glob("events.out.tfevents.*")
     with_values = [event for event in EventFileLoader(str(events_file)).Load() if event.summary.value]
-    assert [len(event.summary.value) for event in with_values] == [3, 1]  # one event per call, not one per scalar
-    assert steps(events_file, "p-loss") == [3, 4] and steps(events_file, "p-grad_norm") == [3]
+    assert [(event.step, len(event.summary.value)) for event in with_values] == [(3, 4), (4, 1), (4, 1), (4, 1)]
+    assert steps(events_file, "p-loss") == [3, 4, 4, 4] and steps(events_file, "p-grad_norm") == [3]
+    assert steps(events_file, "p-lr") == [3]
     scalars = EventAccumulator(str(events_file))
     scalars.Reload()
-    assert [s.value for s in scalars.Scalars("p-loss")] == [1.5, 5.0]
+    assert [s.value for s in scalars.Scalars("p-loss")] == [1.5, 5.0, 6.0, 7.0]
 
 
 def test_save_flushes_at_most_every_few_seconds_and_finalize_always(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
