@@ -63,14 +63,6 @@ ARMS = {
     "fit_tuned_nospikes": "fit + tuning, spike callback removed",
 }
 QUICK_NOTE = " (--quick: sizes far too small for the numbers to mean anything)"
-STEP_HOOKS = (
-    "on_train_batch_start",
-    "on_before_backward",
-    "on_after_backward",
-    "on_before_optimizer_step",
-    "on_before_zero_grad",
-    "on_train_batch_end",
-)
 
 
 # -- data ---------------------------------------------------------------------------------------------------------
@@ -236,6 +228,7 @@ def fit_args(path: Path, root: Path, epochs: int, threads: int, tuned: bool) -> 
 def child_fit(path: Path, epochs: int, threads: int, tuned: bool, spikes: bool, profile: str | None) -> dict:
     import lightning.pytorch as pl
 
+    from lightning_lstm.callbacks.idle_hooks import STEP_HOOKS
     from lightning_lstm.cli import build_cli
     from lightning_lstm.spikes import LossSpikeCallback
 

@@ -21,13 +21,18 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.profilers import PassThroughProfiler
 
-BATCH_HOOKS = (
+STEP_HOOKS = (
     "on_train_batch_start",
     "on_before_backward",
     "on_after_backward",
     "on_before_optimizer_step",
     "on_before_zero_grad",
     "on_train_batch_end",
+)
+"""The callback hooks Lightning dispatches once per training step, in their order."""
+
+BATCH_HOOKS = (
+    *STEP_HOOKS,
     "on_validation_batch_start",
     "on_validation_batch_end",
     "on_test_batch_start",
