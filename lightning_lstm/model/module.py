@@ -117,8 +117,9 @@ class LSTMForecaster(pl.LightningModule):
             "huber": nn.HuberLoss(reduction="none", delta=huber_delta),
             "l1": nn.L1Loss(reduction="none"),
         }[loss]
+        self.mean_loss_fn = {"mse": nn.MSELoss(), "huber": nn.HuberLoss(delta=huber_delta), "l1": nn.L1Loss()}[loss]
         if self.quantiles is not None:  # (B, H, T, Q) -> (B, H, T) element losses, as the point losses give
-            self.loss_fn = PinballLoss(self.quantiles)
+            self.loss_fn, self.mean_loss_fn = PinballLoss(self.quantiles), None
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.val_loss = MeanMetric()  # per-window means, exact across ranks with unequal window counts
@@ -180,8 +181,15 @@ class LSTMForecaster(pl.LightningModule):
         """Loss, prediction and the windows they average. Filled targets (``observed`` False) are no observations:
         the loss leaves them out too, so the model never learns a fill's straight line (its inputs keep the fill)."""
         prediction = self(*self.inputs(batch))  # (B, H, T), or (B, H, T, Q) quantiles
-        per_window, weight = window_losses(self.loss_fn(prediction, batch["y"]), batch.get("observed"))  # (B,)
-        loss = per_window.mean() if weight is None else (per_window * weight).sum() / weight.sum().clamp(min=1)
+        if stage == "train" and "observed" not in batch and self.mean_loss_fn is not None:
+            # Every window has H x T targets, so the mean of the window means is the mean of all: one fused loss
+            # to differentiate (as a plain loop's), the per-window losses (the spike callback's) outside autograd.
+            loss, weight = self.mean_loss_fn(prediction, batch["y"]), None
+            with torch.no_grad():
+                per_window = window_losses(self.loss_fn(prediction, batch["y"]), None)[0]  # (B,)
+        else:
+            per_window, weight = window_losses(self.loss_fn(prediction, batch["y"]), batch.get("observed"))  # (B,)
+            loss = per_window.mean() if weight is None else (per_window * weight).sum() / weight.sum().clamp(min=1)
         windows = len(per_window) if weight is None else weight.sum().detach()  # those with an observed target
         if stage == "train":
             # No self.log per step: its bookkeeping costs more than this sum. Logged in on_before_optimizer_step
