@@ -24,7 +24,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.fabric.utilities.types import _PATH
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -188,6 +188,15 @@ def without_checkpointing(trainer_config: dict, callbacks: list) -> list:
     if trainer_config.get("enable_checkpointing", True) is not False:
         return callbacks
     return [callback for callback in callbacks if not isinstance(callback, ModelCheckpoint)]
+
+
+def without_progress_bar(trainer_config: dict, callbacks: list) -> list:
+    """``callbacks`` without the ``progress_bar`` group's bar under ``trainer.enable_progress_bar: false`` (Lightning
+    refuses a bar then) or when ``trainer.callbacks`` brings its own (Lightning allows one bar)."""
+    own_bar = any(isinstance(c, ProgressBar) for c in trainer_config.get("callbacks") or [])
+    if trainer_config.get("enable_progress_bar", True) is not False and not own_bar:
+        return callbacks
+    return [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
 
 
 def defer_config_save(trainer: pl.Trainer) -> SaveConfigCallback | None:

@@ -81,6 +81,22 @@ def test_fit_without_checkpointing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert (run / "config.yaml").is_file() and not (run / "checkpoints").exists()
 
 
+def test_the_progress_bar_redraws_every_20_steps_and_gives_way_to_a_bar_of_your_own(tmp_path: Path):
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    def bar(*extra: str):
+        cli = build_cli(["fit", *args(tmp_path / "root", "--trainer.max_epochs=1", *extra)])
+        assert cli.trainer.state.finished
+        return cli.trainer.progress_bar_callback
+
+    shown = bar("--trainer.enable_progress_bar=true")
+    assert type(shown) is TQDMProgressBar and shown.refresh_rate == 20  # the progress_bar group's default
+    assert bar("--trainer.enable_progress_bar=true", "--progress_bar.refresh_rate=1").refresh_rate == 1
+    assert bar() is None  # trainer.enable_progress_bar: false drops the group's bar (Lightning would refuse it)
+    own = '{"class_path": "lightning.pytorch.callbacks.TQDMProgressBar", "init_args": {"refresh_rate": 5}}'
+    assert bar("--trainer.enable_progress_bar=true", f"--trainer.callbacks+={own}").refresh_rate == 5  # one bar
+
+
 def test_the_scalars_of_one_step_are_one_event_whoever_logs_them(tmp_path: Path):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
