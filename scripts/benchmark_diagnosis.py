@@ -1,16 +1,17 @@
 """Does the doctor name the right cause, stay quiet on healthy runs, find the bad values, and fix the spikes?
 
 Runs the doctor (probe, diagnosis, candidate remedies, ranking) on every scenario of scripts/diagnosis_scenarios.py
-(CO2 and glucose, written with the rules), scripts/diagnosis_real_scenarios.py (12 real series; both make the
-tuning half) and scripts/diagnosis_held_out_scenarios.py (5 other real series: the held-out half, v2) with several
-seeds, and writes one table: the cause named first, advice on healthy controls, precision of every named timestamp
+(CO2 and glucose, written with the rules), scripts/diagnosis_real_scenarios.py (12 real series) and
+scripts/diagnosis_held_out_v2_scenarios.py (5 more, the seventh session's held-out half; all three make the tuning
+half) and scripts/diagnosis_held_out_scenarios.py (4 other real series: the held-out half, v3) with several seeds,
+and writes one table: the cause named first, advice on healthy controls, precision of every named timestamp
 (injected or a documented real error) and recall of the injected ones, the fix rate (the winner removes >= 90% of
 the probe's spikes or lowers validation MAE by more than 2%) and each fix's validation-MAE change; then issue 22's
 goals for each half side by side.
 
 Run from the repository root::
 
-    python -m scripts.benchmark_diagnosis                       # 62 scenarios x 3 seeds, ~40 min on 2 cores
+    python -m scripts.benchmark_diagnosis                       # 75 scenarios x 3 seeds, ~50 min on 2 cores
     python -m scripts.benchmark_diagnosis --half held_out       # one half
     python -m scripts.benchmark_diagnosis --quick               # 4 scenarios, 1 seed, 3 epochs: a pipeline check
     python -m scripts.benchmark_diagnosis --scenarios co2_level_shift --seeds 0
@@ -31,6 +32,7 @@ from lightning_lstm.doctor import DoctorOptions, run_doctor
 from lightning_lstm.doctor.config import apply_overlay, set_key
 from lightning_lstm.spikes.data_notes import MAX_NOTES
 from scripts import diagnosis_held_out_scenarios as held_out
+from scripts import diagnosis_held_out_v2_scenarios as held_out_v2
 from scripts import diagnosis_real_scenarios as real
 from scripts import diagnosis_scenarios as legacy
 from scripts.diagnosis_scenarios import QUICK, REPO, Scenario, base_config, build
@@ -211,8 +213,14 @@ def table(rows: list[dict], seeds: list[int], wall: float, scenarios: list[Scena
 
 
 def all_scenarios() -> list[Scenario]:
-    """The tuning half (CO2 and glucose, then the 12 real series of the fifth session), then the held-out half."""
-    return [*legacy.SCENARIOS, *real.real_scenarios(), *held_out.held_out_scenarios()]
+    """The tuning half (CO2 and glucose, the 12 real series of the fifth session, the held-out half v2), then the
+    held-out half (v3)."""
+    return [
+        *legacy.SCENARIOS,
+        *real.real_scenarios(),
+        *held_out_v2.held_out_v2_scenarios(),
+        *held_out.held_out_scenarios(),
+    ]
 
 
 def merged_table(paths: list[Path]) -> str:
@@ -260,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios {unknown}")
     start, rows, bases = time.perf_counter(), [], {}
-    base_args = {**legacy.BASES, **real.BASES, **held_out.BASES}
-    sources = {**legacy.SOURCES, **real.SOURCES, **held_out.SOURCES}
+    base_args = {**legacy.BASES, **real.BASES, **held_out_v2.BASES, **held_out.BASES}
+    sources = {**legacy.SOURCES, **real.SOURCES, **held_out_v2.SOURCES, **held_out.SOURCES}
     scenarios = [s for s in all_scenarios() if s.name in names]
     for scenario in scenarios:
         base = bases.setdefault(scenario.series, base_config(base_args[scenario.series]))

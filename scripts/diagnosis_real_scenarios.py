@@ -3,8 +3,9 @@
 The series are in scripts/diagnosis_series/ (sources, licences, units and their real errors in its README.md). They
 were split in the fifth session into a tuning half and a held-out half (v1: Miami, Sand Point, soiling, commits, San
 Francisco, SST). The held-out v1 half was run once and its misses read in the sixth session, so it is tuning data
-now (its scenarios keep their names and are built by ``_scenarios("held_out_v1")``). The held-out half is
-scripts/diagnosis_held_out_scenarios.py (v2), fixed before the seventh session's rule changes. The 16 scenarios of
+now (its scenarios keep their names and are built by ``_scenarios("held_out_v1")``). The seventh session's held-out
+half v2 is tuning data too since the eighth (scripts/diagnosis_held_out_v2_scenarios.py); the held-out half is
+scripts/diagnosis_held_out_scenarios.py (v3), fixed before the eighth session's rule changes. The 16 scenarios of
 scripts/diagnosis_scenarios.py (CO2 and glucose) were written together with the rules, so they are tuning too.
 
 A scenario's ``cause`` is the one the doctor should name first; ``None`` is a healthy control (no advice at all);

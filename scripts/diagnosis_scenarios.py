@@ -51,7 +51,7 @@ class Scenario:
         what: the injected cause in words.
         half: ``tuning`` (rules may be changed while looking at it) or ``held_out`` (only measured); the CO2 and
             glucose scenarios were written with the rules, so they are tuning, and so is the first held-out half
-            since it was read (scripts/diagnosis_held_out_scenarios.py is the held-out half now).
+            since it was read, and so is v2 (scripts/diagnosis_held_out_scenarios.py is the held-out half now, v3).
         known_errors: timestamps of real (not injected) errors in the series as shipped: naming one is correct
             (precision), missing one is not counted (recall counts injected values only).
     """
@@ -165,7 +165,7 @@ SCENARIOS = [
     Scenario("glucose_healthy", "glucose", None, "none (configs/glucose.yaml, tiny model)"),
     Scenario("co2_healthy_unshuffled", "co2", None, "none; shuffle off with window_norm last", {"data.shuffle": False}),
 ]
-QUICK = ["co2_near_zero_drops", "co2_healthy", "elnino_sentinels", "water_flow_real_errors"]  # both halves
+QUICK = ["co2_near_zero_drops", "co2_healthy", "elnino_sentinels", "pv50_healthy"]  # both halves
 SOURCES = {"co2": CO2, "glucose": GLUCOSE}
 """Series name -> its CSV (scripts/diagnosis_real_scenarios.py has the real series' own)."""
 

@@ -4,8 +4,9 @@ Each hypothesis (a finding with advice) gets its own remedy first, in the diagno
 tried within ``max_candidates``; then, where the findings offer them, the variants: the outlier clip that would cut
 every named bad value with the fewest real values, the LR range test's learning rate, the larger batch with its
 learning rate scaled, the ``l1`` loss beside ``huber``, shuffling with ``data.window_norm: last`` where windows are
-fed on their own level (``none``), and the first two remedies together. Nothing here is tried
-without a finding.
+fed on their own level (``none``), and the first two remedies together. A larger batch runs for ``BATCH_GROWTH``
+times the probe's epochs: as many optimizer steps as the probe, so it is not judged on a quarter of the updates.
+Nothing here is tried without a finding.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning_lstm.spikes.causes import LR_KEY
+from lightning_lstm.spikes.causes import BATCH_GROWTH, LR_KEY
 
 NAMES = {
     "order": "shuffle",
@@ -25,6 +26,12 @@ NAMES = {
 }
 BATCH_LR_SCALE = 2.0
 """The learning rate's factor beside a 4x batch (the square-root rule for adaptive optimizers)."""
+STEPS_WORDS = f", {BATCH_GROWTH}x the epochs (the probe's optimizer steps)"
+
+
+def _steps() -> dict[str, Any]:
+    """A larger batch's run: ``BATCH_GROWTH`` times the epochs, as many optimizer steps as the probe made."""
+    return {"epochs_factor": BATCH_GROWTH}
 
 
 @dataclass
@@ -37,6 +44,8 @@ class Candidate:
         overlay: the dotted config keys it sets.
         what: the change in words, for the report.
         cost: what it gives up, as far as known before the run ("clips 3 bad values and 2 real values").
+        extra: more facts for the run: ``epochs_factor``, the probe's epochs times this (a larger batch: as many
+            optimizer steps as the probe); ``range_test``, the LR range test's suggestion.
     """
 
     name: str
@@ -82,7 +91,9 @@ def _remedy(finding: dict[str, Any], context: dict[str, Any]) -> Candidate | Non
         return Candidate(f"lr_{overlay[LR_KEY]:.2g}", cause, overlay, f"learning rate {overlay[LR_KEY]:.2g}")
     if cause == "batch_noise" and "data.batch_size" in overlay:
         size = overlay["data.batch_size"]
-        return Candidate(f"batch_{size}", cause, overlay, f"batch_size: {size}", _cost(cause, context))
+        return Candidate(
+            f"batch_{size}", cause, overlay, f"batch_size: {size}{STEPS_WORDS}", _cost(cause, context), _steps()
+        )
     if overlay:
         what = ", ".join(f"{k.split('.', 1)[1]}: {v}" for k, v in overlay.items())
         return Candidate(NAMES.get(cause, _name(cause)), cause, overlay, what, _cost(cause, context))
@@ -105,8 +116,9 @@ def _variants(finding: dict[str, Any], context: dict[str, Any]) -> list[Candidat
                 f"batch_{size}+lr_{scaled:.2g}",
                 cause,
                 {"data.batch_size": size, LR_KEY: scaled},
-                f"batch_size: {size}, learning rate {scaled:.2g} ({BATCH_LR_SCALE:g}x)",
+                f"batch_size: {size}, learning rate {scaled:.2g} ({BATCH_LR_SCALE:g}x){STEPS_WORDS}",
                 _cost(cause, context),
+                _steps(),
             )
         )
     if cause == "heavy_tail":
@@ -159,6 +171,7 @@ def candidates_for(findings: list[dict[str, Any]], context: dict[str, Any], lr_t
                 {**first.overlay, **second.overlay},
                 f"{first.what} and {second.what}",
                 "; ".join(c for c in (first.cost, second.cost) if c),
+                {"epochs_factor": max(epochs_factor(first), epochs_factor(second))},
             )
         )
     unique: list[Candidate] = []
@@ -166,6 +179,11 @@ def candidates_for(findings: list[dict[str, Any]], context: dict[str, Any], lr_t
         if all(candidate.overlay != c.overlay for c in unique):
             unique.append(candidate)
     return unique[:limit]
+
+
+def epochs_factor(candidate: Candidate) -> int:
+    """How many times the probe's epochs the candidate runs (1 but for a larger batch: ``_steps``)."""
+    return int(candidate.extra.get("epochs_factor") or 1)
 
 
 def _outlier_clip(context: dict[str, Any], named: int) -> Candidate | None:
@@ -193,7 +211,7 @@ def _cost(cause: str, context: dict[str, Any]) -> str:
     if cause == "order":
         return "none: the same windows, in a random order each epoch"
     if cause == "batch_noise":
-        return f"{BATCH_LR_SCALE**2:.0f}x fewer optimizer steps per epoch"
+        return f"{BATCH_GROWTH}x the windows per step and as many steps as the probe ({BATCH_GROWTH}x the epochs)"
     if cause == "heavy_tail":
         return "none on the data: the peaks stay, each window's pull on the loss is bounded"
     return ""

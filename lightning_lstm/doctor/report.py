@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from lightning_lstm.doctor.ranking import Row
-from lightning_lstm.doctor.verdicts import outcomes, verdicts
+from lightning_lstm.doctor.verdicts import CONFIRMED, outcomes, verdicts
 from lightning_lstm.spikes.data_notes import data_notes_markdown
 
 
@@ -105,6 +105,7 @@ def _hypotheses(summary, rows: list[Row], tolerance: float) -> list[str]:
     groups = causes + [c["cause"] for c in summary["candidates"] if c["cause"] not in causes]
     said = verdicts([g for g in dict.fromkeys(groups) if "+" not in g], summary["candidates"], rows, tolerance)
     lines = ["## Hypotheses and what the runs said", ""]
+    sentinels = {f["cause"] for f in probe_findings if f.get("advice") and f.get("sentinels")}
     for group in dict.fromkeys(groups):
         tried = [by_name[c["name"]] for c in summary["candidates"] if c["cause"] == group and c["name"] in by_name]
         name = " + ".join(part.replace("_", " ") for part in group.split("+"))
@@ -112,6 +113,11 @@ def _hypotheses(summary, rows: list[Row], tolerance: float) -> list[str]:
             lines.append(f"- **{name}** together: {outcomes(tried, base)}.")
         elif not tried:
             lines.append(f"- **{name}**: not tried (over `doctor.max_candidates`).")
+        elif group in sentinels and said[group][0] != CONFIRMED:
+            lines.append(
+                f"- **{name}** (sentinels, named for what they are, not for spikes): masking them did not help this "
+                f"run ({outcomes(tried, base)}); they are still no readings of their column: fix them at the source."
+            )
         else:
             lines.append(f"- **{name}**: {said[group][0]} by the runs ({outcomes(tried, base)}).")
     return [*lines, ""]

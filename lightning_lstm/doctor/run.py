@@ -19,10 +19,10 @@ from lightning_lstm.data.datamodule import TimeSeriesDataModule
 from lightning_lstm.doctor.config import Overlay, apply_overlay, fit_config, get_key, probe_config, write_yaml
 from lightning_lstm.doctor.options import DoctorOptions, ProbeBudget, out_dir, parallel_jobs
 from lightning_lstm.doctor.ranking import rank
-from lightning_lstm.doctor.remedies import candidates_for
+from lightning_lstm.doctor.remedies import candidates_for, epochs_factor
 from lightning_lstm.doctor.report import report_markdown
 from lightning_lstm.doctor.runner import Job, run_jobs
-from lightning_lstm.doctor.verdicts import final_findings, withdrawn_combinations
+from lightning_lstm.doctor.verdicts import final_findings, winner_first, withdrawn_combinations
 from lightning_lstm.spikes.outputs import before_after_figure
 
 LR_SUSPECTS = ("learning_rate", "nonfinite")
@@ -87,7 +87,7 @@ def run_doctor(config: dict, options: DoctorOptions, echo=print, command: str = 
     candidates = candidates_for(findings, {**probe["context"], **settings}, lr_test, options.max_candidates)
     for candidate in candidates:
         echo(f"[doctor] candidate {candidate.name}: {candidate.what}")
-    fits = [job(c.name, c.overlay, "fit", epochs) for c in candidates]
+    fits = [job(c.name, c.overlay, "fit", epochs * epochs_factor(c)) for c in candidates]
     results = run_jobs(fits, jobs, options.threads, echo) if candidates else {}
     tried = [{"name": c.name, "cause": c.cause, "overlay": c.overlay, "what": c.what} for c in candidates]
     ran = [(c, results[c.name]) for c in candidates]
@@ -97,14 +97,18 @@ def run_doctor(config: dict, options: DoctorOptions, echo=print, command: str = 
     if blocked:
         rows, winner = rank(probe, ran, options.tolerance, blocked)
     best = next((c for c in candidates if winner is not None and c.name == winner.name), None)
+    final = winner_first(final, best.cause if best is not None else None, options.tolerance)
     fixed = None
     if best is not None:
+        change = dict(best.overlay)
+        max_epochs = get_key(config, "trainer.max_epochs")
+        if epochs_factor(best) > 1 and isinstance(max_epochs, int) and max_epochs > 0:
+            change["trainer.max_epochs"] = max_epochs * epochs_factor(best)  # as many optimizer steps as before
         header = (
             f"doctor: your config plus the winning remedy, {best.name} ({best.what}).\nRun: python -m "
-            "lightning_lstm fit --config fixed.yaml\n"
-            + "".join(f"changed: {k}: {v}\n" for k, v in best.overlay.items())
+            "lightning_lstm fit --config fixed.yaml\n" + "".join(f"changed: {k}: {v}\n" for k, v in change.items())
         )
-        fixed = write_yaml(apply_overlay(config, best.overlay), out / "fixed.yaml", header)
+        fixed = write_yaml(apply_overlay(config, change), out / "fixed.yaml", header)
     after = {**results[best.name], "name": best.name} if best is not None else None
     figure = before_after_figure(probe, after, out / "loss.png", "training loss per step, spikes in red")
     wall = time.perf_counter() - start

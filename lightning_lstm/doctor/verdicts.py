@@ -6,9 +6,13 @@ and none helped, and **not tried** when ``doctor.max_candidates`` left it out. A
 that helped, where neither one's own remedies did, confirms both (each was needed).
 
 The doctor's final diagnosis puts the confirmed hypotheses first, then those not tried, then the refuted ones, each
-group in the diagnosis' own order. A refuted hypothesis is **withdrawn** (kept as a note that says what its runs
+group in the diagnosis' own order except that the winning remedy's hypotheses lead their group
+(:func:`winner_first`: of two confirmed hypotheses, the one whose remedy the ranking chose is the one the runs
+favour). A refuted hypothesis is **withdrawn** (kept as a note that says what its runs
 showed, its advice and named values dropped) when another hypothesis was confirmed, or when it rested on fewer than
-``MIN_SPIKES`` spikes: weak evidence that the runs contradicted. A hypothesis with strong evidence whose every remedy
+``MIN_SPIKES`` spikes: weak evidence that the runs contradicted; values named as sentinels (far beyond their
+column's range, ``sentinels`` in the finding) are never withdrawn: no run can show such a value to be a reading. A
+hypothesis with strong evidence whose every remedy
 was refused stays, with the report's "No remedy passed". A remedy that combines a withdrawn hypothesis with another
 may not win (:func:`withdrawn_combinations`). The probe's own findings are kept beside it in ``summary.json``
 (``probe_findings``).
@@ -74,7 +78,7 @@ def final_findings(
     for finding in hypotheses:
         verdict, tried = said[finding["cause"]]
         weak = int(finding.get("explained") or 0) < MIN_SPIKES
-        if verdict == REFUTED and (any_confirmed or weak):
+        if verdict == REFUTED and (any_confirmed or weak) and not finding.get("sentinels"):
             why = "another hypothesis was confirmed" if any_confirmed else f"it rested on under {MIN_SPIKES} spikes"
             withdrawn.append(
                 {
@@ -89,9 +93,32 @@ def final_findings(
                 }
             )
         else:
-            kept.append({**finding, "verdict": verdict})
+            maes = [r.val_mae for r in tried if r.accepted and r.val_mae is not None]
+            kept.append({**finding, "verdict": verdict, "best_val_mae": min(maes, default=None)})
     kept.sort(key=lambda f: RANK[f["verdict"]])
     return kept + withdrawn + [f for f in findings if not f.get("advice")]
+
+
+def winner_first(findings: list[dict[str, Any]], cause: str | None, tolerance: float) -> list[dict[str, Any]]:
+    """The findings with the hypotheses of the winning remedy's ``cause`` (``"a+b"`` for a combined one) first within
+    their verdict's group, and among those the ones whose own remedy reached the lowest validation MAE
+    (``best_val_mae``, within ``tolerance``: what the user is scored on, as the ranking; a combined winner's parts
+    are told apart so). Notes and withdrawn findings keep their place after the hypotheses."""
+    parts = set(cause.split("+")) if cause else set()
+    hypotheses = [f for f in findings if f.get("advice")]
+    if not parts or not hypotheses:
+        return findings
+
+    def group(f: dict[str, Any]) -> tuple[int, bool]:
+        return RANK.get(f.get("verdict", NOT_TRIED), 1), f["cause"] not in parts
+
+    def worse(f: dict[str, Any]) -> bool:
+        mine = f.get("best_val_mae")
+        peers = [g["best_val_mae"] for g in hypotheses if group(g) == group(f) and g.get("best_val_mae") is not None]
+        return mine is None or (bool(peers) and mine > min(peers) * (1 + tolerance))
+
+    keys = {id(f): (*group(f), worse(f)) for f in hypotheses}  # before sorting: the list is empty while it sorts
+    return sorted(hypotheses, key=lambda f: keys[id(f)]) + [f for f in findings if not f.get("advice")]
 
 
 def outcome(row: Row, base: Row) -> str:

@@ -16,9 +16,11 @@ remedy in ``doctor/remedies.py``. The evidence every rule reads is :class:`RunCo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lightning_lstm.spikes.data_notes import SENTINEL_WIDTHS
 from lightning_lstm.spikes.evidence import (
     LR_RECENT_STEPS,
     MIN_EPOCHS,
@@ -41,7 +43,7 @@ from lightning_lstm.spikes.evidence import (
     unexplained_by_values,
     window_rows,
 )
-from lightning_lstm.spikes.records import Finding, RunContext, SpikeRecord
+from lightning_lstm.spikes.records import Finding, LocalAnomaly, RunContext, SpikeRecord
 
 LR_KEY = "model.optimizer.init_args.lr"
 """The config key of the learning rate, in the advice and the doctor's overlays."""
@@ -124,6 +126,35 @@ def _bad_values(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Findi
         clip = " No `data.outliers` method clips all of them (they lie inside the range of the real values)."
     advice = f"Fix or mask these timestamps in the data: {time_list(named)}.{clip}"
     return Finding("bad_values", sentence, 0.5 + 0.5 * len(covered) / total, advice, {}, len(covered), named)
+
+
+def sentinels(ctx: RunContext) -> Finding | None:
+    """Values so far beyond their column's range that they are no reading of it (``SENTINEL_WIDTHS`` range widths:
+    -999, 65535, 9999.9), named with advice whether or not they cause spikes: a user wants to know, and masking them
+    is the remedy the doctor tries. Codes repeated in many rows and values merely outside the range stay data notes.
+    """
+    notes = [n for n in ctx.data_notes if float(n.get("beyond") or 0.0) >= SENTINEL_WIDTHS]
+    if not notes:
+        return None
+    named = [
+        LocalAnomaly(
+            "bad_value", int(n["row"]), str(n["series"]), str(n["column"]), str(n["time"]), float(n["value"]),
+            float(n["reference"]), float(n["reference"]), math.nan,
+        )
+        for n in notes
+    ]  # fmt: skip
+    shown = "; ".join(
+        f"{n['column']} = {n['value']:.6g} at {n['time']} ({n['beyond']:.0f} range widths beyond its column's values, "
+        f"neighbours' median {n['reference']:.4g})"
+        for n in notes[:5]
+    )
+    more = f"; and {len(notes) - 5} more" if len(notes) > 5 else ""
+    sentence = (
+        f"{len(notes)} value(s) lie at least {SENTINEL_WIDTHS:.0f} times their column's range beyond it: codes or "
+        f"errors, not readings ({shown}{more}). They are named for what they are, not for spikes they caused"
+    )
+    advice = f"Fix or mask these timestamps in the data: {time_list(named)}."
+    return Finding("bad_values", sentence, 0.9, advice, {}, 0, named, sentinels=True)
 
 
 def _level_shift(spikes: list[SpikeRecord], total: int, ctx: RunContext) -> Finding | None:

@@ -32,6 +32,17 @@ TAIL_ROWS = 5
 """... and at least this many rows lie beyond each of them (so a few errors in a short span never set the range)."""
 RANGE_MARGIN = 1.0
 """A value is outside the training distribution beyond the range's quantiles by this many times their distance."""
+HEAVY_SIDE = 3.0
+"""A side of a column is heavy-tailed when its quantile (``low`` or ``high``) lies this many interquartile ranges from
+the median (as ``causes.HEAVY_TAIL`` for a target); a column with no spread between its quartiles (rain: 0 in most
+hours) is heavy on a side that has values beyond them."""
+MAX_RANGE_MARGIN = 2.5
+"""On a heavy-tailed side the margin grows with the tail, ``RANGE_MARGIN x tail / HEAVY_SIDE``, up to this: a real
+peak of such a column (a stock's record volume 1.8 range widths above its 99.9% quantile, a burst of commits 1.6) is
+no error, while sentinels lie 7 to 2,000 widths out."""
+SENTINEL_WIDTHS = 5.0
+"""A value this many range widths (``high - low``) beyond its column's range is no reading of it (a sentinel code:
+-999, 65535, 9999.9): the diagnosis advises fixing it even when it causes no spike."""
 SCORE_QUANTILE = 0.999
 """The quantile of the column's own local scores that sets how far a value may routinely stand out."""
 LOCAL_MARGIN = 8.0
@@ -63,6 +74,7 @@ class ColumnProfile:
         routine_score: the ``SCORE_QUANTILE`` quantile of the training rows' local scores (at most ``TAIL_ROWS``
             rows from the top).
         codes: exact values that are codes, not readings (:func:`edge_codes`), with their row counts.
+        margins: the range margin below ``low`` and above ``high`` (``RANGE_MARGIN``, wider on a heavy-tailed side).
     """
 
     column: str
@@ -72,13 +84,25 @@ class ColumnProfile:
     floor: float
     routine_score: float
     codes: dict[float, int] = field(default_factory=dict)
+    margins: tuple[float, float] = (RANGE_MARGIN, RANGE_MARGIN)
+
+    @property
+    def width(self) -> float:
+        """The range's width (at least the column's spread floor)."""
+        return max(self.high - self.low, self.floor)
+
+    def beyond(self, value: float) -> float:
+        """How many range widths ``value`` lies beyond ``low`` or ``high`` (0 inside the range)."""
+        if not math.isfinite(value) or not self.width > 0:
+            return 0.0
+        return max(self.low - value, value - self.high, 0.0) / self.width
 
     def outside(self, values: np.ndarray) -> np.ndarray:
         """``(n,)`` whether each value lies far outside the training range: beyond ``low`` or ``high`` by more than
-        ``RANGE_MARGIN`` times their distance."""
-        width = max(self.high - self.low, self.floor)
+        the side's margin (``margins``) times their distance."""
+        width, (below, above) = self.width, self.margins
         with np.errstate(invalid="ignore"):
-            far = (values < self.low - RANGE_MARGIN * width) | (values > self.high + RANGE_MARGIN * width)
+            far = (values < self.low - below * width) | (values > self.high + above * width)
         if self.codes:
             far |= np.isin(values, list(self.codes))
         return far & np.isfinite(values)
@@ -119,6 +143,8 @@ class DataNote:
         value: the value.
         reference: the median of its neighbours.
         why: plain words.
+        beyond: how many range widths the value lies beyond its column's training range (0 inside it; a code:
+            its distance like any value's).
     """
 
     column: str
@@ -128,6 +154,7 @@ class DataNote:
     value: float
     reference: float
     why: str
+    beyond: float = 0.0
 
 
 def edge_codes(finite: np.ndarray) -> dict[float, int]:
@@ -180,9 +207,18 @@ def column_profile(column: np.ndarray, name: str, series: str) -> tuple[ColumnPr
     if not len(finite):
         return ColumnProfile(name, series, math.nan, math.nan, floor, 0.0), scores, references
     tail = max(TAIL_QUANTILE, TAIL_ROWS / len(finite))
-    low, high = np.quantile(finite, [min(tail, 0.5), max(1 - tail, 0.5)])
+    low, q25, median, q75, high = np.quantile(finite, [min(tail, 0.5), 0.25, 0.5, 0.75, max(1 - tail, 0.5)])
     routine = float(np.quantile(scores[readings], max(min(SCORE_QUANTILE, 1 - tail), 0.5)))
-    return ColumnProfile(name, series, float(low), float(high), floor, routine, codes), scores, references
+    margins = (_margin(median - low, q75 - q25), _margin(high - median, q75 - q25))
+    return ColumnProfile(name, series, float(low), float(high), floor, routine, codes, margins), scores, references
+
+
+def _margin(reach: float, iqr: float) -> float:
+    """The range margin of one side whose quantile lies ``reach`` from the median (``HEAVY_SIDE``)."""
+    if reach <= 0:
+        return RANGE_MARGIN
+    tail = reach / iqr if iqr > 0 else math.inf
+    return float(min(MAX_RANGE_MARGIN, max(RANGE_MARGIN, RANGE_MARGIN * tail / HEAVY_SIDE)))
 
 
 def profiles_and_notes(datamodule: Any) -> tuple[dict[tuple[str, str], ColumnProfile], list[DataNote], int]:
@@ -223,8 +259,11 @@ def profiles_and_notes(datamodule: Any) -> tuple[dict[tuple[str, str], ColumnPro
                 times = frame.format_times(frame.time_of(keep + start))
                 for i, time in zip(keep, times, strict=True):
                     why = profile.why_implausible(float(values[i]), float(row_scores[i])) or "implausible"
+                    value = float(values[i])
                     notes.append(
-                        DataNote(str(name), series, int(i + start), time, float(values[i]), float(refs[i]), why)
+                        DataNote(
+                            str(name), series, int(i + start), time, value, float(refs[i]), why, profile.beyond(value)
+                        )
                     )
     return profiles, notes, total
 

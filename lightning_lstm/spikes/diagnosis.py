@@ -5,7 +5,7 @@ findings with advice first; with no evidence, the diagnosis says that nothing st
 
 from __future__ import annotations
 
-from lightning_lstm.spikes.causes import CAUSES
+from lightning_lstm.spikes.causes import CAUSES, sentinels
 from lightning_lstm.spikes.records import Finding, RunContext, SpikeRecord
 
 __all__ = ["Finding", "RunContext", "diagnose", "find_causes", "findings_dicts"]
@@ -16,7 +16,9 @@ def find_causes(spikes: list[SpikeRecord], ctx: RunContext) -> list[Finding]:
 
     Each rule of :data:`~lightning_lstm.spikes.causes.CAUSES` sees the spikes no earlier finding explained; a rule
     marked ``always`` that found nothing there is tried again on every spike, and its finding (a hypothesis an
-    earlier rule would have hidden) is listed after the others with advice.
+    earlier rule would have hidden) is listed after the others with advice. Values far beyond their column's range
+    (:func:`~lightning_lstm.spikes.causes.sentinels`) are named with advice even without a spike, unless a finding
+    already names bad values.
     """
     spikes = sorted(spikes, key=lambda s: s.global_step)
     total, found, more, left = len(spikes), [], [], list(spikes)
@@ -32,6 +34,8 @@ def find_causes(spikes: list[SpikeRecord], ctx: RunContext) -> list[Finding]:
         found.append(finding)
         if cause.explains is not None:
             left = [s for s in left if not cause.explains(s, finding, ctx)]
+    if not any(f.cause == "bad_values" or f.anomalies for f in found if f.advice):
+        found += [f for f in (sentinels(ctx),) if f is not None]
     causes = sorted((f for f in found if f.advice), key=lambda f: (f.cause != "nonfinite", -f.explained, -f.confidence))
     return causes + more + [f for f in found if not f.advice]
 
@@ -81,6 +85,7 @@ def findings_dicts(findings: list[Finding]) -> list[dict]:
             "overlay": f.overlay,
             "explained": f.explained,
             "anomalies": [a.to_dict() for a in f.anomalies],
+            **({"sentinels": True} if f.sentinels else {}),
         }
         for f in findings
     ]

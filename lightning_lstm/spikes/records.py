@@ -301,6 +301,8 @@ class Finding:
             (masking values).
         explained: how many spikes the finding explains.
         anomalies: the values or shifts it names.
+        sentinels: the values are named for what they are (sentinel codes far beyond their column's range), not for
+            spikes they cause: no run can refute that, so the doctor never withdraws the finding.
     """
 
     cause: str
@@ -310,6 +312,7 @@ class Finding:
     overlay: dict[str, Any] = field(default_factory=dict)
     explained: int = 0
     anomalies: list[LocalAnomaly] = field(default_factory=list)
+    sentinels: bool = False
 
     def text(self) -> str:
         """The sentence, its confidence and the advice, as one line of the diagnosis."""

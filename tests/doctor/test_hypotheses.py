@@ -109,3 +109,16 @@ def test_order_is_also_tried_with_window_norm_last_when_windows_keep_their_level
         ("shuffle+window_norm_last", {"data.shuffle": True, "data.window_norm": "last"}),
     ]
     assert [c.name for c in candidates_for(order, {**CONTEXT, "window_norm": "last"}, None, 6)] == ["shuffle"]
+
+
+def test_a_larger_batch_runs_as_many_optimizer_steps_as_the_probe():
+    from lightning_lstm.doctor.remedies import epochs_factor
+    from lightning_lstm.spikes.causes import BATCH_GROWTH
+
+    found = candidates_for([finding("batch_noise", {"data.batch_size": 32})], CONTEXT, None, 6)
+    assert [epochs_factor(c) for c in found] == [BATCH_GROWTH, BATCH_GROWTH]
+    assert all(f"{BATCH_GROWTH}x the epochs" in c.what for c in found)
+    others = candidates_for(HYPOTHESES, CONTEXT, None, 9)
+    assert {c.name: epochs_factor(c) for c in others if "batch" not in c.name} == dict.fromkeys(
+        [c.name for c in others if "batch" not in c.name], 1
+    )

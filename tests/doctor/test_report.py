@@ -55,3 +55,19 @@ def test_a_quiet_report_says_nothing_stands_out_and_has_no_table():
     assert "Every run trained 6 epoch(s) (120 steps) (the probe only)." in report
     assert "**Nothing stands out**" in report and "- Checked: gradient clipping never engaged." in report
     assert "## Before and after" not in report and "**Fix**" not in report and "No remedy passed" not in report
+
+
+def test_sentinels_that_masking_did_not_help_are_still_called_no_readings():
+    probe = {**PROBE, "spikes": []}
+    sentinel = {"cause": "bad_values", "sentence": "3 value(s) lie at least 5 times their column's range beyond it",
+                "confidence": 0.9, "advice": "Fix or mask these timestamps", "sentinels": True,
+                "anomalies": [{"kind": "bad_value", "column": "pressure_hpa", "time": "2013-02-01 10:00:00",
+                               "value": 9999.9, "reference": 1017.0, "score": float("nan"), "spikes": 0}]}  # fmt: skip
+    candidate = Candidate("mask_bad_values", "bad_values", {"data.path": "m.csv"}, "mask 2013-02-01 10:00:00")
+    rows, winner = rank(probe, [(candidate, {"spikes": [], "recorder": {"end_val_mae": 0.5}, "wall_s": 2.0})], 0.02)
+    tried = [{"name": "mask_bad_values", "cause": "bad_values", "overlay": candidate.overlay}]
+    report = report_markdown(_summary([sentinel], tried, None), rows, winner, probe, None, DoctorOptions())
+    assert "**Cause: bad values.** 3 value(s) lie at least 5 times" in report
+    assert "| bad value | pressure_hpa | 2013-02-01 10:00:00 | 1e+04 | 1017 | n/a | 0 |" in report
+    assert "- **bad values** (sentinels, named for what they are, not for spikes): masking them did not help" in report
+    assert "refuted by the runs" not in report

@@ -87,3 +87,23 @@ def test_the_report_gives_a_verdict_for_a_remedy_of_another_cause_than_its_hypot
                "findings": [finding("nonfinite", 17)], "candidates": candidates, "winner": None}  # fmt: skip
     report = report_markdown(summary, rows, None, PROBE, None, DoctorOptions())
     assert "- **bad values**: confirmed by the runs (outliers_iqr: spikes 17 -> 0" in report
+
+
+def test_sentinels_are_never_withdrawn_and_the_winners_hypothesis_leads():
+    from lightning_lstm.doctor.verdicts import winner_first
+
+    sentinel = {**finding("bad_values", 0, [{"time": "2013-03-14 23:00:00", "kind": "bad_value"}]), "sentinels": True}
+    candidates, rows = run({"mask_bad_values": ("bad_values", 17, 2.50), "shuffle": ("order", 3, 2.40)})
+    final = final_findings([sentinel, finding("order", 17)], candidates, rows, 0.02)
+    kept = {f["cause"]: f for f in final if f.get("advice")}
+    assert kept["bad_values"]["verdict"] == REFUTED and kept["bad_values"]["anomalies"]  # refuted, still advised
+    # msft_unscaled: both confirmed, the scaling won: its hypothesis is named first
+    candidates, rows = run({"mask_bad_values": ("bad_values", 5, 2.0), "scale": ("unscaled", 1, 0.8)})
+    final = final_findings([finding("bad_values", 8), finding("unscaled", 0)], candidates, rows, 0.02)
+    assert [f["verdict"] for f in final] == [CONFIRMED, CONFIRMED]
+    assert [f["cause"] for f in winner_first(final, "unscaled", 0.02)] == ["unscaled", "bad_values"]
+    assert [f["cause"] for f in winner_first(final, None, 0.02)] == ["bad_values", "unscaled"]
+    # a combined winner: its parts in the order of their own remedies' validation MAE (scaling's 0.8 before 2.0)
+    assert [f["cause"] for f in winner_first(final, "bad_values+unscaled", 0.02)] == ["unscaled", "bad_values"]
+    close = [{**final[0], "best_val_mae": 0.805}, final[1]]  # within the tolerance: the diagnosis' order stays
+    assert [f["cause"] for f in winner_first(close, "bad_values+unscaled", 0.02)] == ["bad_values", "unscaled"]

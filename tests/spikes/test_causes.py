@@ -155,3 +155,26 @@ def test_unshuffled_spikes_where_an_epoch_wraps_to_the_series_start_are_order():
     first = find_causes(spikes, context)[0]
     assert first.cause == "order" and first.explained == 8
     assert find_causes(spikes, replace(context, shuffle=True))[0].cause != "order"
+
+
+def _note(column: str, value: float, beyond: float, row: int = 500) -> dict:
+    return {"column": column, "series": "s", "row": row, "time": f"2013-03-{row % 28 + 1:02d} 10:00:00",
+            "value": value, "reference": 1017.0, "why": "far outside its training range", "beyond": beyond}  # fmt: skip
+
+
+def test_sentinels_far_beyond_their_column_are_named_without_spikes():
+    notes = [_note("pressure_hpa", 9999.9, 180.0, 500), _note("pressure_hpa", 9999.9, 180.0, 900)]
+    notes.append(_note("volume", 5.9e8, 1.8, 1200))  # a real peak just outside the range: a data note only
+    (first,) = find_causes([], replace(CONTEXT, data_notes=notes))
+    assert first.cause == "bad_values" and first.sentinels and first.explained == 0
+    assert [a.row for a in first.anomalies] == [500, 900] and {a.kind for a in first.anomalies} == {"bad_value"}
+    assert "2013-03-25 10:00:00" in first.advice and "180 range widths beyond" in first.sentence
+    assert find_causes([], replace(CONTEXT, data_notes=notes[2:])) == []  # nothing 5 widths out: no advice
+
+
+def test_sentinels_add_no_second_bad_values_finding():
+    bad = LocalAnomaly("bad_value", 120, "s", "co2", "t120", 0.4, 330.0, 330.0, 900.0, spikes=4)
+    spikes = [spike(e, b, windows=[100]) for e, b in [(1, 3), (2, 9), (3, 14), (4, 2)]]
+    context = replace(CONTEXT, anomalies=[bad], data_notes=[_note("co2", 0.4, 7.6, 120), _note("p", -999, 40, 700)])
+    findings = [f for f in find_causes(spikes, context) if f.advice]
+    assert [f.cause for f in findings] == ["bad_values"] and not findings[0].sentinels

@@ -154,3 +154,23 @@ def test_repeated_edges_of_real_readings_are_no_codes():
     clouds = rng.integers(0, 11, 3000).astype(float)
     for column in (ghi, counts, flags, clouds):
         assert _profile(column).codes == {}
+
+
+def test_the_range_margin_widens_on_a_heavy_tailed_side_only():
+    from lightning_lstm.spikes.data_notes import MAX_RANGE_MARGIN, RANGE_MARGIN, SENTINEL_WIDTHS
+
+    rng = np.random.default_rng(2)
+    volume = np.exp(rng.normal(17.8, 0.8, 3000))  # a daily volume: its 99.9% quantile ~9 IQRs above the median
+    profile = _profile(volume)
+    low_margin, high_margin = profile.margins
+    assert low_margin == RANGE_MARGIN and RANGE_MARGIN < high_margin <= MAX_RANGE_MARGIN
+    record_day = profile.high + 1.8 * profile.width  # msft's 591 M shares: 1.8 range widths above its 99.9%
+    assert profile.beyond(record_day) == pytest.approx(1.8)
+    assert profile.why_implausible(record_day, 0.0) is None
+    sentinel = profile.high + SENTINEL_WIDTHS * profile.width
+    assert profile.why_implausible(sentinel, 0.0) and profile.beyond(sentinel) == pytest.approx(SENTINEL_WIDTHS)
+    assert profile.why_implausible(profile.low - 1.2 * profile.width, 0.0)  # the light side keeps its margin
+    temperature = rng.normal(55.0, 15.0, 3000)
+    assert _profile(temperature).margins == (RANGE_MARGIN, RANGE_MARGIN)
+    rain = np.where(rng.random(3000) < 0.9, 0.0, rng.exponential(2.0, 3000))  # no spread between its quartiles
+    assert _profile(rain).margins == (RANGE_MARGIN, MAX_RANGE_MARGIN)
