@@ -170,6 +170,7 @@ def child_plain(path: Path, epochs: int, threads: int, tuned: bool) -> dict:
     torch.use_deterministic_algorithms(True)  # as configs/default.yaml's trainer.deterministic
     # The tuned loop gets all of the CLI's runtime settings (apply_runtime): no NaN fill of new tensors either.
     torch.utils.deterministic.fill_uninitialized_memory = not tuned
+    torch.set_flush_denormal(tuned)  # and subnormal floats flushed to zero
     torch.manual_seed(42)
     loader = datamodule(path).train_dataloader()
     model = LSTMRegressor(FEATURES, 1, HORIZON, HIDDEN, LAYERS).train()

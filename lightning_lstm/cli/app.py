@@ -128,6 +128,13 @@ class LightningLSTMCLI(LightningCLI):
             "kernel reading memory it never wrote shows up). Off: the same results, up to ~130 MiB less peak RSS on "
             "CPU.",
         )
+        parser.add_argument(
+            "--runtime.flush_denormal",
+            type=bool,
+            default=True,
+            help="Treat floats below 1.2e-38 as zero on the CPU (torch.set_flush_denormal): subnormal arithmetic is "
+            "10-100x slower on x86 and can halve a step's speed. No effect on GPU kernels.",
+        )
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -221,7 +228,10 @@ class LightningLSTMCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         runtime = config.runtime
         trainer = dict(config.trainer)
-        apply_runtime(runtime.malloc_tuning, runtime.num_threads, trainer, runtime.fill_uninitialized_memory)
+        apply_runtime(
+            runtime.malloc_tuning, runtime.num_threads, trainer, runtime.fill_uninitialized_memory,
+            runtime.flush_denormal,
+        )  # fmt: skip
 
 
 def configure_logging() -> None:
