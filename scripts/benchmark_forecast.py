@@ -39,8 +39,14 @@ sys.path.insert(0, str(REPO))  # run as a file: the helpers beside it are the pa
 
 from lightning_lstm.cli import build_cli  # noqa: E402
 from scripts.forecast_figure import plot_week  # noqa: E402
-from scripts.forecast_panel import PANEL_ARMS, PANEL_CONFIG, EpochMeter, epoch_summary, panel_markdown  # noqa: E402
-from scripts.forecast_panel import panel_score  # noqa: E402
+from scripts.forecast_panel import (  # noqa: E402
+    PANEL_ARMS,
+    PANEL_CONFIG,
+    EpochMeter,
+    epoch_summary,
+    panel_markdown,
+    panel_score,
+)
 from scripts.forecast_peer import ensure_venv, run_peer  # noqa: E402
 from scripts.forecast_scoring import history, mase_scale, same_steps, score  # noqa: E402
 

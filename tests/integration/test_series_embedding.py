@@ -14,7 +14,6 @@ from lightning_lstm.model.module import LSTMForecaster
 from lightning_lstm.model.series_embedding import SERIES_KEY, WEIGHT_KEY
 from tests.helpers import FLIGHTS_PANEL, REPO
 
-
 ROUTES = ["JFK-LAX", "LGA-ORD", "EWR-BOS"]  # busy, busy, less busy: levels apart
 DAYS, EMBEDDING = 30, 3
 
