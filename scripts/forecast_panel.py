@@ -47,16 +47,17 @@ def reset_peak_rss() -> None:
 
 
 class EpochMeter(pl.Callback):
-    """Per training epoch: the wall time of its training batches, of the whole epoch (validation included) and the
-    peak RSS of this process during the epoch (``VmHWM`` reset at the epoch's start), as ``records``."""
+    """Per training epoch: the wall time of its training batches, of the whole epoch (validation included), the
+    process's CPU time over the epoch (steadier than wall time on a shared machine) and its peak RSS during the epoch
+    (``VmHWM`` reset at the epoch's start), as ``records``."""
 
     def __init__(self) -> None:
         self.records: list[dict[str, float]] = []
-        self._start = self._train = 0.0
+        self._start = self._train = self._cpu = 0.0
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         reset_peak_rss()
-        self._start, self._train = time.perf_counter(), 0.0
+        self._start, self._train, self._cpu = time.perf_counter(), 0.0, time.process_time()
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking and not self._train:
@@ -65,6 +66,7 @@ class EpochMeter(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         wall = time.perf_counter() - self._start  # Lightning validates before this hook: the whole epoch
         record = {"epoch_s": wall, "train_s": self._train or wall, "peak_rss_mb": peak_rss_kb() / 1024}
+        record["cpu_s"] = time.process_time() - self._cpu
         record["steps"] = trainer.num_training_batches
         self.records.append(record)
 
@@ -105,6 +107,7 @@ def epoch_summary(records: list[dict[str, float]]) -> dict[str, float]:
     return {
         "epoch_s": statistics.mean(r["epoch_s"] for r in records),
         "train_s": statistics.mean(r["train_s"] for r in records),
+        "cpu_s": statistics.mean(r["cpu_s"] for r in records),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in records),
         "steps_per_epoch": records[0]["steps"],
         "epochs": len(records),
@@ -117,7 +120,9 @@ def mean_sd(values: list[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def panel_markdown(results: list[tuple[str, list[dict]]], facts: dict, seeds: list[int], minutes: float) -> str:
+def panel_markdown(
+    results: list[tuple[str, list[dict]]], facts: dict, seeds: list[int], minutes: float, flush: bool
+) -> str:
     """The panel's table: per arm the seeds' accuracy, time per epoch and peak memory."""
     lines = [
         "# Forecast quality on a panel: one global model on 115 hourly series",
@@ -130,12 +135,14 @@ def panel_markdown(results: list[tuple[str, list[dict]]], facts: dict, seeds: li
         "MASE: mean over series of each series' MAE over its training span's one-day seasonal-naive MAE; ratios: the",
         "pooled MAE over the pooled seasonal naive's MAE on the same steps; `series beaten`: share of series whose own",
         "MAE is below their better naive's. Time: wall seconds per epoch (training batches; in brackets with the",
-        "validation pass), mean over epochs. Peak memory: the largest per-epoch peak RSS of the process (VmHWM reset",
-        "at each epoch's start; the process also holds the earlier fits' leftovers, so this is an upper bound).",
+        "validation pass) and CPU seconds of the process per epoch (with validation), means over epochs; denormals",
+        f"flushed (`torch.set_flush_denormal(True)`): {'yes' if flush else 'no'}. Peak memory: the largest per-epoch",
+        "peak RSS of the process (VmHWM reset at each epoch's start; the process also holds the earlier fits'",
+        "leftovers, so this is an upper bound).",
         "",
         "| arm | MAE | MASE | x 1-day naive | x 1-week naive | x better naive | series beaten | s per epoch "
-        "(with validation) | peak RSS per epoch, MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "(with validation) | CPU s per epoch | peak RSS per epoch, MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, runs in results:
         lines.append(
@@ -143,6 +150,7 @@ def panel_markdown(results: list[tuple[str, list[dict]]], facts: dict, seeds: li
             f"| {mean_sd([r['ratio_day'] for r in runs], 3)} | {mean_sd([r['ratio_week'] for r in runs], 3)} "
             f"| {mean_sd([r['ratio_best'] for r in runs], 3)} | {mean_sd([r['series_beaten'] for r in runs], 2)} "
             f"| {mean_sd([r['train_s'] for r in runs], 1)} ({mean_sd([r['epoch_s'] for r in runs], 1)}) "
+            f"| {mean_sd([r['cpu_s'] for r in runs], 1)} "
             f"| {mean_sd([r['peak_rss_mb'] for r in runs], 0)} |"
         )
     run = results[0][1][0]
