@@ -191,13 +191,18 @@ def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: boo
     return result
 
 
-def run_panel(seeds: list[int], root: Path, quick: bool, extra: list[str], output: Path | None, flush: bool) -> str:
-    """Every panel arm for every seed (seed by seed, so an interrupted run holds each arm's first seeds): fit with
-    :class:`EpochMeter`, backtest the best checkpoint, score each series (:func:`scripts.forecast_panel.panel_score`);
-    the markdown table, rewritten after every fit."""
-    started, done, facts = time.time(), {label: [] for label, _ in PANEL_ARMS}, {}
+def run_panel(
+    seeds: list[int], root: Path, quick: bool, extra: list[str], output: Path | None, flush: bool, arms: list[int]
+) -> str:
+    """The panel ``arms`` (indices into PANEL_ARMS) for every seed (seed by seed, so an interrupted run holds each
+    arm's first seeds): fit with :class:`EpochMeter`, backtest the best checkpoint, score each series
+    (:func:`scripts.forecast_panel.panel_score`); the markdown table, rewritten after every fit. One process: the
+    peak memory of a later fit includes what earlier fits left on the heap (run one arm and seed per process for a
+    clean figure: ``--arms 1 --seeds 0``)."""
+    chosen = [PANEL_ARMS[i] for i in arms]
+    started, done, facts = time.time(), {label: [] for label, _ in chosen}, {}
     for seed in seeds:
-        for label, options in PANEL_ARMS:
+        for label, options in chosen:
             name = f"panel_{options[0].split('=')[1]}_s{seed}"
             args = ["--config", str(PANEL_CONFIG), f"--data.path={REPO / PANEL_PATH}", f"--seed_everything={seed}"]
             args += [*QUIET, "--trainer.callbacks+=scripts.forecast_panel.EpochMeter"]
@@ -340,7 +345,10 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
     )
     parser.add_argument("--series", default=",".join(s.key for s in SERIES), help="comma-separated series keys")
     parser.add_argument(
-        "--arms", default=None, help=f"comma-separated arm indices (0-{PEER}, {PEER}: the peer); default all"
+        "--arms",
+        default=None,
+        help=f"comma-separated arm indices (0-{PEER}, {PEER}: the peer; with --panel 0: no embedding, 1: with); "
+        "default all",
     )
     parser.add_argument(
         "--extra", default="", help="more fit arguments for every arm, e.g. '--model.calibration=pooled' (trials)"
@@ -366,7 +374,8 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
     if args.panel:
         output = args.output if args.quick else args.output or PANEL_OUTPUT
         with tempfile.TemporaryDirectory(prefix="forecast-panel-") as root:
-            print(run_panel(seeds, Path(root), args.quick, args.extra.split(), output, args.flush_denormal))
+            arms = range(len(PANEL_ARMS)) if args.arms is None else [int(a) for a in args.arms.split(",")]
+            print(run_panel(seeds, Path(root), args.quick, args.extra.split(), output, args.flush_denormal, arms))
         return []
     python = ensure_venv() if peer != "none" else None  # before any fit: a broken peer install fails at once
     chosen = [s for s in SERIES if s.key in args.series.split(",")]
