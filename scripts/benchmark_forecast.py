@@ -5,7 +5,8 @@ Run: ``OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python scripts/benchmark_forecast.
 included; 41 minutes of wall time on the 2 shared cores here); writes ``docs/figures/forecast_quality.md`` and
 ``docs/figures/forecast_week_band.png`` (without ``--output`` / ``--figure``, also when only some arms run).
 ``--quick`` (one seed, one epoch of 10 batches, no peer unless ``--peer neuralforecast``) checks that our arms run;
-``--arms 4,5,6`` runs some arms only, ``--extra '--model.calibration=pooled'`` adds fit options to every arm.
+``--arms 4,5,6`` runs some arms only, ``--extra=--model.calibration=pooled`` adds fit options to every arm (write it
+with ``=``: argparse takes a separate value that starts with ``--`` and holds no space for an unknown option).
 ``--panel`` runs the panel instead (:mod:`scripts.forecast_panel`: 115 hourly series, one global model with and without
 ``model.series_embedding``, time and peak memory per epoch); it writes ``docs/figures/forecast_panel.md``.
 
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
         "default all",
     )
     parser.add_argument(
-        "--extra", default="", help="more fit arguments for every arm, e.g. '--model.calibration=pooled' (trials)"
+        "--extra", default="", help="more fit arguments for every arm, e.g. --extra=--model.calibration=pooled (trials)"
     )
     parser.add_argument(
         "--panel", action="store_true", help="the panel (115 hourly series) with and without model.series_embedding"
