@@ -122,3 +122,16 @@ def test_an_ensemble_of_embedding_checkpoints(run: dict) -> None:
     alone = backtest(run, run["csv"], run["root"] / "alone.csv")
     twice = backtest(run, run["csv"], run["root"] / "twice.csv", f"--predictions.ensemble=[{run['ckpt']}]")
     pd.testing.assert_series_equal(alone["departures"], twice["departures"], rtol=1e-5)
+
+
+def test_a_fit_resumes_from_an_embedding_checkpoint(run: dict) -> None:
+    """The table is rebuilt from the checkpoint before the optimizer: its state loads and training goes on."""
+    last = Path(run["ckpt"]).parent / "last.ckpt"
+    before = torch.load(last, map_location="cpu", weights_only=True)
+    fit = build_cli(
+        ["fit", "--config", str(run["config"]), f"--ckpt_path={last}", "--trainer.max_epochs=3"]
+    )  # fmt: skip
+    assert fit.trainer.global_step == before["global_step"] + 4  # one more epoch of 4 batches
+    after = fit.model.net.series_vectors.weight.detach()
+    assert after.shape == before["state_dict"][WEIGHT_KEY].shape
+    assert not torch.equal(after, before["state_dict"][WEIGHT_KEY])  # the vectors went on learning
