@@ -5,7 +5,10 @@ Run: ``OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python scripts/benchmark_forecast.
 included; 41 minutes of wall time on the 2 shared cores here); writes ``docs/figures/forecast_quality.md`` and
 ``docs/figures/forecast_week_band.png`` (without ``--output`` / ``--figure``, also when only some arms run).
 ``--quick`` (one seed, one epoch of 10 batches, no peer unless ``--peer neuralforecast``) checks that our arms run;
-``--arms 4,5,6`` runs some arms only, ``--extra '--model.calibration=pooled'`` adds fit options to every arm.
+``--arms 4,5,6`` runs some arms only, ``--extra=--model.calibration=pooled`` adds fit options to every arm (write it
+with ``=``: argparse takes a separate value that starts with ``--`` and holds no space for an unknown option).
+``--panel`` runs the panel instead (:mod:`scripts.forecast_panel`: 115 hourly series, one global model with and without
+``model.series_embedding``, time and peak memory per epoch); it writes ``docs/figures/forecast_panel.md``.
 
 Each (series, arm, seed) is fitted through the CLI (``lightning_lstm.cli.main``) and its best checkpoint is
 backtested with ``data.backtest_stride = horizon``: rolling origins one horizon apart over the test span (the last
@@ -37,12 +40,21 @@ sys.path.insert(0, str(REPO))  # run as a file: the helpers beside it are the pa
 
 from lightning_lstm.cli import build_cli  # noqa: E402
 from scripts.forecast_figure import plot_week  # noqa: E402
+from scripts.forecast_panel import (  # noqa: E402
+    PANEL_ARMS,
+    PANEL_CONFIG,
+    EpochMeter,
+    epoch_summary,
+    panel_markdown,
+    panel_score,
+)
 from scripts.forecast_peer import ensure_venv, run_peer  # noqa: E402
 from scripts.forecast_scoring import history, mase_scale, same_steps, score  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures"
 CONFIG = REPO / "configs" / "electricity_hourly.yaml"
 OUTPUT = REPO / "docs" / "figures" / "forecast_quality.md"
+PANEL_OUTPUT = REPO / "docs" / "figures" / "forecast_panel.md"
 FIGURE = REPO / "docs" / "figures" / "forecast_week_band.png"
 QUIET = [
     "--trainer.enable_progress_bar=false",
@@ -50,6 +62,7 @@ QUIET = [
     "--forecast_plot.every_n_epochs=0",
 ]
 SEASONS = {"day": 24, "week": 168}
+PANEL_PATH = "scripts/forecast_series/nyc_flights_routes_hourly.csv.gz"
 PEDESTRIANS = ["--data.time_column=time", "--data.duplicate_timestamps=mean", "--data.batch_size=256"]
 
 # Every arm spells out all of the new inputs, so that a row's meaning does not depend on the config's defaults.
@@ -179,6 +192,46 @@ def run_arm(series: Series, index: int, seeds: list[int], root: Path, quick: boo
     return result
 
 
+def run_panel(
+    seeds: list[int], root: Path, quick: bool, extra: list[str], output: Path | None, flush: bool, arms: list[int]
+) -> str:
+    """The panel ``arms`` (indices into PANEL_ARMS) for every seed (seed by seed, so an interrupted run holds each
+    arm's first seeds): fit with :class:`EpochMeter`, backtest the best checkpoint, score each series
+    (:func:`scripts.forecast_panel.panel_score`); the markdown table, rewritten after every fit. One process: the
+    peak memory of a later fit includes what earlier fits left on the heap (run one arm and seed per process for a
+    clean figure: ``--arms 1 --seeds 0``)."""
+    chosen = [PANEL_ARMS[i] for i in arms]
+    started, done, facts = time.time(), {label: [] for label, _ in chosen}, {}
+    for seed in seeds:
+        for label, options in chosen:
+            name = f"panel_{options[0].split('=')[1]}_s{seed}"
+            args = ["--config", str(PANEL_CONFIG), f"--data.path={REPO / PANEL_PATH}", f"--seed_everything={seed}"]
+            args += [*QUIET, "--trainer.callbacks+=scripts.forecast_panel.EpochMeter"]
+            args += [f"--trainer.logger.init_args.save_dir={root}", f"--trainer.logger.init_args.name={name}"]
+            quick_args = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=10", "--trainer.limit_val_batches=5"]
+            fit = build_cli(["fit", *args, *options, *(quick_args if quick else []), *extra])
+            meter = next(c for c in fit.trainer.callbacks if isinstance(c, EpochMeter))
+            config = Path(fit.trainer.log_dir) / "config.yaml"
+            table, data = backtest(config, fit.trainer.checkpoint_callback.best_model_path, root / f"{name}.csv")
+            run = {**panel_score(table, data, SEASONS), **epoch_summary(meter.records), "seed": seed}
+            done[label].append(run)
+            print(f"panel | {label} | seed {seed}: {summary({'runs': [run]})}, {meter.records}", flush=True)
+            facts = {
+                "series": data.frame.num_series,
+                "rows": len(data.frame.values),
+                "values_mb": data.frame.values.nbytes / 1e6,
+                "epochs": run["epochs"],
+                "train_windows": len(fit.datamodule.window_index("train")),
+                "batch_size": fit.datamodule.hparams.batch_size,
+                "steps": run["steps"],
+            }
+            results = [(label, runs) for label, runs in done.items() if runs]
+            text = panel_markdown(results, facts, seeds, (time.time() - started) / 60, flush)
+            if output is not None:  # after every fit: an interrupted run keeps what it finished
+                output.write_text(text)
+    return text
+
+
 def has_quantiles(index: int) -> bool:
     return any(a.startswith("--model.quantiles=[") for a in ARMS[index][1])
 
@@ -293,10 +346,22 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
     )
     parser.add_argument("--series", default=",".join(s.key for s in SERIES), help="comma-separated series keys")
     parser.add_argument(
-        "--arms", default=None, help=f"comma-separated arm indices (0-{PEER}, {PEER}: the peer); default all"
+        "--arms",
+        default=None,
+        help=f"comma-separated arm indices (0-{PEER}, {PEER}: the peer; with --panel 0: no embedding, 1: with); "
+        "default all",
     )
     parser.add_argument(
-        "--extra", default="", help="more fit arguments for every arm, e.g. '--model.calibration=pooled' (trials)"
+        "--extra", default="", help="more fit arguments for every arm, e.g. --extra=--model.calibration=pooled (trials)"
+    )
+    parser.add_argument(
+        "--panel", action="store_true", help="the panel (115 hourly series) with and without model.series_embedding"
+    )
+    parser.add_argument(
+        "--flush-denormal",
+        action="store_true",
+        help="torch.set_flush_denormal(True) first: float32 values below 1.2e-38 become 0 (CPU; the panel's steps ran "
+        "3x faster with it, see README 'Panel')",
     )
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None)
@@ -306,6 +371,13 @@ def main(argv: list[str] | None = None) -> list[tuple[Series, str, dict]]:
     output, figure = (args.output, args.figure) if args.quick else (args.output or OUTPUT, args.figure or FIGURE)
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
     logging.getLogger("lightning").setLevel(logging.ERROR)
+    torch.set_flush_denormal(args.flush_denormal)
+    if args.panel:
+        output = args.output if args.quick else args.output or PANEL_OUTPUT
+        with tempfile.TemporaryDirectory(prefix="forecast-panel-") as root:
+            arms = range(len(PANEL_ARMS)) if args.arms is None else [int(a) for a in args.arms.split(",")]
+            print(run_panel(seeds, Path(root), args.quick, args.extra.split(), output, args.flush_denormal, arms))
+        return []
     python = ensure_venv() if peer != "none" else None  # before any fit: a broken peer install fails at once
     chosen = [s for s in SERIES if s.key in args.series.split(",")]
     started, done, planned = time.time(), {}, jobs(chosen, python is not None)

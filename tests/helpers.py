@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GLUCOSE_EXCERPT = FIXTURES / "cgm_glucose_excerpt.csv"
 ELECTRICITY_HALFHOURLY = FIXTURES / "taylor_electricity_halfhourly.csv"
+FLIGHTS_PANEL = REPO / "scripts" / "forecast_series" / "nyc_flights_routes_hourly.csv.gz"  # 115 hourly series
 
 
 def write_weekly_sine(

@@ -258,7 +258,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                 "clip bounds of the training span are stored there)"
             )
         hp, frame = self.hparams, self.frame
-        stats = self.stats.for_series(frame.series_names, frame.source)
+        stats = self.stats.for_series(frame.series_names, frame.source)  # refuses a series training never saw
         is_train = split == "train"
         index, clip = self.window_index(split, stride=stride), is_train or hp.clip_eval_inputs
         window = (split == "forecast", hp.lookback, hp.horizon)
@@ -280,7 +280,14 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             known=known,
             gaps=self.gaps,
             residual_season=self.residual_season() if self.serves_seasonal_base else None,
+            series_ids=np.asarray([self.stats.series_names.index(n) for n in frame.series_names], dtype=np.int64),
         )
+
+    @property
+    def training_series(self) -> list[str]:
+        """The series the statistics were fitted on, in their order (a batch's ``series_id`` indexes it); empty
+        before fit's setup or a checkpoint gave them."""
+        return [] if self.stats is None else list(self.stats.series_names)
 
     def _loader(self, split: str, mode: LoaderMode = "eval", stride: int | None = None) -> DataLoader:
         """Under DDP this rank's share of the windows; on one process a training order that resumes mid-epoch."""

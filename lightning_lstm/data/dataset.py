@@ -27,7 +27,9 @@ SPREAD_FLOOR = 0.1  # window_norm standard: the least spread a window is divided
 class WindowDataset(Dataset):
     """Windows of a :class:`WindowIndex` as model batches.
 
-    A batch is a dict: ``x`` (B, L, F) scaled inputs, ``window_id`` (B,) start rows, ``series`` (B,),
+    A batch is a dict: ``x`` (B, L, F) scaled inputs, ``window_id`` (B,) start rows, ``series`` (B,) the series'
+    position in this file, ``series_id`` (B,) its position among the training series (``series_ids``; what
+    ``model.series_embedding`` reads),
     ``target_center`` / ``target_scale`` (B, T) to map outputs back to the original scale, and unless
     ``with_targets`` is False: ``y`` (B, H, T) scaled targets, ``y_raw`` (B, H, T) targets on the original scale
     (never clipped), ``naive`` (B, H, T) the last observed target, ``seasonal_naive`` (B, H, T) the value one season
@@ -57,6 +59,7 @@ class WindowDataset(Dataset):
         known: KnownFutureInputs | None = None,
         gaps: Gaps | None = None,
         residual_season: int | None = None,
+        series_ids: np.ndarray | None = None,
     ) -> None:
         self.values = values
         self.known = known
@@ -66,6 +69,8 @@ class WindowDataset(Dataset):
         self.target_list = np.asarray(target_idx, dtype=np.int64)
         self.lookback, self.horizon = lookback, horizon
         self.series_starts = series_starts
+        # (S,) int64: series s of this file is training series series_ids[s] (the identity when fitted on this file)
+        self.series_ids = np.arange(len(series_starts)) if series_ids is None else np.asarray(series_ids, np.int64)
         self.clip_inputs, self.clip_targets = clip_inputs, clip_targets
         self.with_targets = with_targets
         self.season_length = season_length or None
@@ -111,6 +116,7 @@ class WindowDataset(Dataset):
             "x": torch.from_numpy(np.ascontiguousarray(inputs[:, :, self.features])),  # (B, L, F)
             "window_id": torch.from_numpy(starts),
             "series": torch.from_numpy(series),
+            "series_id": torch.from_numpy(self.series_ids[series]),  # (B,)
             "target_center": torch.from_numpy(np.ascontiguousarray(center[:, 0, self.targets])),  # (B, T)
             "target_scale": torch.from_numpy(np.ascontiguousarray(scale[:, 0, self.targets])),
         }

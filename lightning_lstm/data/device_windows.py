@@ -55,6 +55,7 @@ class DeviceWindows:
         return {
             "values": put(np.asarray(ds.values, dtype=np.float32)),  # (rows, C): the series, once
             "starts": put(starts), "series": put(series), "offsets": put(ds._offsets),
+            "series_ids": put(ds.series_ids),  # (S,) training-series index of each series of the file
             "low": put(ds.low), "high": put(ds.high), "center": put(ds.center), "scale": put(ds.scale),  # (S, C)
             "features": columns(ds.features), "targets": columns(ds.targets),
             # (rows, T) bool, False where a target was filled (data.missing): the loss leaves those out
@@ -91,6 +92,7 @@ class DeviceWindows:
             "y": transform(clipped, center, scale)[:, :, targets].contiguous(),  # (B, H, T)
             "window_id": starts,
             "series": series,
+            "series_id": t["series_ids"][series],  # (B,)
             "target_center": center[:, 0, targets].contiguous(),  # (B, T)
             "target_scale": scale[:, 0, targets].contiguous(),
         }

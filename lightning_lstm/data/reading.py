@@ -82,13 +82,15 @@ def read_frame(
         if not source.is_file():
             what = "is a directory, not a file" if source.is_dir() else "does not exist"
             raise ValueError(f"data.path: {str(source)!r} {what}. Give a CSV, Parquet or .npy file.")
-        suffix = source.suffix.lower()
+        suffix = data_suffix(source)
         if options and suffix not in (".csv", ".txt"):
             raise ValueError(f"data.csv_options apply to CSV files; {source} is not one: set data.csv_options: null")
         if suffix == ".npy":
             return read_npy(source, columns, time_column, series_column)
         if suffix not in (".csv", ".parquet", ".pq", ".txt"):
-            raise ValueError(f"data.path: {str(source)!r} has suffix {suffix!r}; use .csv, .parquet or .npy")
+            raise ValueError(
+                f"data.path: {str(source)!r} has suffix {suffix!r}; use .csv (or .csv.gz), .parquet or .npy"
+            )
         table = _read_table(source, suffix, options)
         wanted = columns + [c for c in (time_column, series_column) if c is not None]
         lone = len(table.columns) == 1 and kind_of(suffix) == "CSV" and any(c not in table.columns for c in wanted)
@@ -131,6 +133,15 @@ def frame_from_table(
     return _frame_from_table(
         table, source, columns, time_column, series_column, duplicate_timestamps, frequency, dayfirst
     )
+
+
+def data_suffix(path: Path) -> str:
+    """The suffix that says the format: ``.csv`` for a gzip-compressed ``data.csv.gz`` (pandas reads it as it is,
+    inferring the compression from the name), else the last suffix, lower-cased."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] == ".gz" and suffixes[-2] in (".csv", ".txt"):
+        return suffixes[-2]
+    return path.suffix.lower()
 
 
 def kind_of(suffix: str) -> str:

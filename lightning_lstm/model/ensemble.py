@@ -20,7 +20,8 @@ from lightning_lstm.model.residual import add_seasonal_base
 
 SAME_SHAPE = ("input_size", "num_targets", "horizon", "future_size", "quantiles", "residual")
 DEFAULTS = {"future_size": 0, "quantiles": None, "residual": "none"}  # absent in older checkpoints
-NET_KEYS = ("hidden_size", "num_layers", "dropout", "bidirectional", "head")
+NET_KEYS = ("hidden_size", "num_layers", "dropout", "bidirectional", "head", "series_embedding")
+EMBEDDING = "net.series_vectors.weight"  # (S, N) with model.series_embedding
 
 
 def _read(path: str) -> dict:
@@ -76,6 +77,8 @@ def load_member(path: str, hparams: dict, data_state: dict | None = None) -> LST
         quantiles=hp["quantiles"],
         **{key: hp[key] for key in NET_KEYS if key in hp},
     )
+    if net.series_embedding:  # one row per training series: the same series as the predicting model's statistics
+        net.set_num_series(checkpoint["state_dict"][EMBEDDING].shape[0])
     prefix = "net."
     net.load_state_dict({k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)})
     return net.eval()
@@ -87,13 +90,14 @@ def ensemble_mean(
     x: torch.Tensor,
     known: torch.Tensor | None = None,
     seasonal_base: torch.Tensor | None = None,
+    series: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean of ``first`` (B, H, T) and each member's forecast of ``x`` (B, L, F) / ``known`` -> (B, H, T); the same
-    for quantiles (B, H, T, Q), whose mean never crosses either. With ``model.residual`` the members' outputs are
-    corrections: ``seasonal_base`` (B, H, T) is added to each (``first`` holds it already)."""
+    """Mean of ``first`` (B, H, T) and each member's forecast of ``x`` (B, L, F) / ``known`` / ``series`` (B,)
+    -> (B, H, T); the same for quantiles (B, H, T, Q), whose mean never crosses either. With ``model.residual`` the
+    members' outputs are corrections: ``seasonal_base`` (B, H, T) is added to each (``first`` holds it already)."""
     if not members:
         return first
-    forecasts = [member(x, known) for member in members]
+    forecasts = [member(x, known, series) for member in members]
     if seasonal_base is not None:
         forecasts = [add_seasonal_base(forecast, seasonal_base) for forecast in forecasts]
     return torch.stack([first, *forecasts]).mean(dim=0)  # (M, B, H, T[, Q]) -> (B, H, T[, Q])

@@ -29,6 +29,7 @@ from lightning_lstm.model.param_groups import weight_decay_groups
 from lightning_lstm.model.quantiles import MEDIAN, PinballLoss, QuantileScores, central_intervals, quantile_label
 from lightning_lstm.model.regressor import Head, LSTMRegressor
 from lightning_lstm.model.residual import RESIDUALS, Residual, add_seasonal_base
+from lightning_lstm.model.series_embedding import SERIES_KEY, restore_series, training_series
 from lightning_lstm.model.step_logging import logs_this_step, write_step_scalars
 
 Loss = Literal["mse", "huber", "l1"]
@@ -72,6 +73,9 @@ class LSTMForecaster(pl.LightningModule):
         residual: ``seasonal_naive``: the network predicts the correction to the value one season earlier (the first
             of ``data.seasonal_lags`` >= the horizon, else ``data.season_length``), added on the scaled data;
             ``none``: the network predicts the targets.
+        series_embedding: panels (``data.series_column``): a learned vector of this many values per training series,
+            read by the LSTM at every step and by the head (:mod:`.series_embedding`); 0 (default) for none. The
+            series names travel in the checkpoint; predicting a series not seen in training is refused.
         optimizer: optimizer class and arguments; biases and norm weights get no weight decay.
         scheduler: learning-rate scheduler (``null`` for none); ReduceLROnPlateau watches ``scheduler_monitor``.
         scheduler_monitor: the logged metric ReduceLROnPlateau follows; ``train/loss_epoch`` when there is no
@@ -94,6 +98,7 @@ class LSTMForecaster(pl.LightningModule):
         quantiles: list[float] | None = None,
         residual: Residual = "none",
         calibration: Calibration = "per_step",
+        series_embedding: int = 0,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         scheduler: LRSchedulerCallable | None = torch.optim.lr_scheduler.ReduceLROnPlateau,
         scheduler_monitor: str = "val/loss",
@@ -108,8 +113,9 @@ class LSTMForecaster(pl.LightningModule):
         if calibration not in CALIBRATIONS:
             raise ValueError(f"model.calibration must be one of {list(CALIBRATIONS)}, got {calibration!r}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        net_args = (hidden_size, num_layers, dropout, bidirectional, head, future_size, quantiles)
+        net_args = (hidden_size, num_layers, dropout, bidirectional, head, future_size, quantiles, series_embedding)
         self.net = LSTMRegressor(input_size, num_targets, horizon, *net_args)
+        self.series_names: list[str] = []  # the embedding's rows, in order (with series_embedding; set at fit)
         self.quantiles = self.net.quantiles  # checked levels, or None
         self.ensemble_members: list[LSTMRegressor] = []  # predict only: see add_ensemble_members
         self.loss_fn = {
@@ -145,15 +151,23 @@ class LSTMForecaster(pl.LightningModule):
         self._epoch_loss: tuple[torch.Tensor | float, torch.Tensor | int] = (0.0, 0)
 
     def forward(
-        self, x: torch.Tensor, known: torch.Tensor | None = None, seasonal_base: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        known: torch.Tensor | None = None,
+        seasonal_base: torch.Tensor | None = None,
+        series: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """(B, L, F), known (B, L + H, K), seasonal_base (B, H, T) -> (B, H, T), or (B, H, T, Q); scaled units."""
-        output = self.net(x, known)
+        """(B, L, F), known (B, L + H, K), seasonal_base (B, H, T), series (B,) training-series indices ->
+        (B, H, T), or (B, H, T, Q); scaled units."""
+        output = self.net(x, known, series)
         return output if self.hparams.get("residual", "none") == "none" else add_seasonal_base(output, seasonal_base)
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, ...]:
-        """``forward``'s arguments from a batch: ``(x,)``, ``(x, known)`` with known-future inputs, and
-        ``(x, known or None, seasonal_base)`` with ``model.residual``."""
+        """``forward``'s arguments from a batch: ``(x,)``, ``(x, known)`` with known-future inputs,
+        ``(x, known or None, seasonal_base)`` with ``model.residual`` and ``(x, known, seasonal_base, series_id)``
+        (each possibly None) with ``model.series_embedding``."""
+        if self.hparams.get("series_embedding", 0):
+            return batch["x"], batch.get("known"), batch.get("seasonal_base"), batch["series_id"]
         if self.hparams.get("residual", "none") != "none":
             return batch["x"], batch.get("known"), batch.get("seasonal_base")
         return (batch["x"], batch["known"]) if "known" in batch else (batch["x"],)
@@ -174,6 +188,10 @@ class LSTMForecaster(pl.LightningModule):
         datamodule = self._trainer.datamodule if self._trainer is not None else None
         if self.hparams.get("residual", "none") != "none" and hasattr(datamodule, "serve_seasonal_base"):
             datamodule.serve_seasonal_base()  # no season: refused before training, not at the first batch
+        if stage == "fit" and self.hparams.get("series_embedding", 0) and self.net.series_vectors is None:
+            # After the data's setup, before the optimizer: one row per series the statistics were fitted on.
+            self.series_names = training_series(datamodule, self.hparams.series_embedding)
+            self.net.set_num_series(len(self.series_names))
 
     def _shared_step(
         self, batch: dict[str, torch.Tensor], stage: str
@@ -344,6 +362,8 @@ class LSTMForecaster(pl.LightningModule):
         checkpoint["best_val_loss"] = float(self.best_val_loss)  # so a resumed run keeps its hp_metric
         total, count = self._epoch_loss
         checkpoint["train_loss_epoch_partial"] = [float(total), int(count)]  # a mid-epoch resume keeps its mean
+        if self.hparams.get("series_embedding", 0):
+            checkpoint[SERIES_KEY] = list(self.series_names)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         saved_inputs = checkpoint.get("hyper_parameters", {}).get("input_size")
@@ -365,6 +385,8 @@ class LSTMForecaster(pl.LightningModule):
                 f"config gives {self.hparams.future_size}. Use the data.known_future_columns and data.calendar of "
                 "training (see config.yaml in the run folder)."
             )
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        self.series_names = restore_series(self.net, checkpoint, self.hparams.get("series_embedding", 0), datamodule)
         state = checkpoint.get("state_dict", {})
         if self.intervals and "interval_widening" not in state:  # saved before model.calibration: as trained
             state["interval_widening"] = torch.zeros_like(self.interval_widening)

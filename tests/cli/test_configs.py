@@ -16,16 +16,17 @@ from pathlib import Path
 import pytest
 
 from lightning_lstm.cli import build_cli
-from tests.helpers import ELECTRICITY_HALFHOURLY, GLUCOSE_EXCERPT, REPO, clean_env
+from tests.helpers import ELECTRICITY_HALFHOURLY, FLIGHTS_PANEL, GLUCOSE_EXCERPT, REPO, clean_env
 
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
 PREFIX = "python -m lightning_lstm fit "
 # Values that replace (or are added to) a documented command so that it runs here. glucose.yaml needs a CGM file (the
-# test excerpt), electricity_hourly.yaml the fixture's absolute path; ddp.yaml asks for every GPU: its laptop form (two
-# CPU processes with gloo), as its header suggests.
+# test excerpt), electricity_hourly.yaml the fixture's absolute path, panel_hourly.yaml the panel's; ddp.yaml asks for
+# every GPU: its laptop form (two CPU processes with gloo), as its header suggests.
 SUBSTITUTE = {
     "glucose.yaml": {"--data.path": str(GLUCOSE_EXCERPT)},
     "electricity_hourly.yaml": {"--data.path": str(ELECTRICITY_HALFHOURLY)},
+    "panel_hourly.yaml": {"--data.path": str(FLIGHTS_PANEL)},
     "ddp.yaml": {"--trainer.accelerator": "cpu", "--trainer.devices": "2"},
 }
 MULTI_PROCESS = {"ddp.yaml"}  # Lightning starts the other process by re-running the command: a real subprocess

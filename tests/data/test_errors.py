@@ -74,7 +74,7 @@ FILE_CASES = [
     ),
     ("unreadable npy", "bad.npy", b"\x93NUMPY garbage", {"time_column": None}, ["bad.npy", "not a readable .npy"]),
     ("empty npy", "empty.npy", b"", {"time_column": None}, ["empty.npy", "not a readable .npy"]),
-    ("wrong suffix", "data.xlsx", b"x", {}, ["data.xlsx", "'.xlsx'", "use .csv, .parquet or .npy"]),
+    ("wrong suffix", "data.xlsx", b"x", {}, ["data.xlsx", "'.xlsx'", "use .csv (or .csv.gz), .parquet or .npy"]),
     (
         "unknown target column",
         "t.csv",

@@ -110,6 +110,18 @@ def test_parquet_reads_like_csv(tmp_path: Path, sine_csv: Path) -> None:
     assert next(iter(dm.train_dataloader()))["x"].shape == (64, 14, 1)
 
 
+def test_gzip_csv_reads_like_csv(tmp_path: Path, sine_csv: Path) -> None:
+    packed = tmp_path / "sine.csv.gz"
+    pd.read_csv(sine_csv).to_csv(packed, index=False)  # gzip, from the name
+    assert packed.read_bytes()[:2] == b"\x1f\x8b"
+    from_csv, from_gzip = read_frame(sine_csv, ["value"], "date"), read_frame(packed, ["value"], "date")
+    np.testing.assert_array_equal(from_gzip.values, from_csv.values)
+    np.testing.assert_array_equal(from_gzip.times, from_csv.times)
+    (tmp_path / "sine.json.gz").write_bytes(packed.read_bytes())
+    with pytest.raises(ValueError, match=r"has suffix '.gz'; use .csv \(or .csv.gz\)"):
+        read_frame(tmp_path / "sine.json.gz", ["value"], "date")
+
+
 def write_npy(path: Path, rows: int, columns: int, dtype=np.float32) -> np.ndarray:
     values = np.random.default_rng(5).standard_normal((rows, columns)).astype(dtype)
     np.save(path, values)

@@ -239,7 +239,7 @@ CASES = [
         "unsupported suffix",
         lambda r: r.fit(f"--data.path={r.inputs / 'data.xlsx'}"),
         ValueError,
-        lambda r: [str(r.inputs / "data.xlsx"), "'.xlsx'", "use .csv, .parquet or .npy"],
+        lambda r: [str(r.inputs / "data.xlsx"), "'.xlsx'", "use .csv (or .csv.gz), .parquet or .npy"],
     ),
     Case(
         "missing config file",

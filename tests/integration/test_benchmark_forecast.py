@@ -34,3 +34,15 @@ def test_quick_run_scores_every_arm_on_every_series(tmp_path: Path, one_thread) 
     assert len(rows) == 1 + len(results)  # the header and one row per (series, arm)
     assert all(f"| {s.name} | {label} |" in text for s, label, _ in results)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_quick_panel_run_scores_both_arms_with_time_and_memory(tmp_path: Path, one_thread) -> None:
+    """``--panel --quick``: 115 series, with and without model.series_embedding, one epoch of 10 batches (~1 min)."""
+    table = tmp_path / "forecast_panel.md"
+    benchmark_forecast.main(["--panel", "--quick", "--output", str(table)])
+    rows = [line for line in table.read_text().splitlines() if line.startswith("| one global model")]
+    assert len(rows) == 2 and "series embedding (8 values)" in rows[1]
+    cells = [float(cell.split()[0]) for cell in rows[1].split("|")[2:-1]]  # MAE ... series beaten ... peak RSS
+    assert all(math.isfinite(cell) and cell >= 0 for cell in cells) and len(cells) == 9
+    assert cells[0] > 0 and cells[-1] > 100  # MAE (departures per hour); peak RSS in MB: torch alone takes more

@@ -54,3 +54,36 @@ def test_peer_forecasts_are_laid_on_our_steps_or_refused() -> None:
     np.testing.assert_array_equal(same_steps(ours, peer, "y")["y"], [6.5, 7.5])
     with pytest.raises(ValueError, match="forecast 1 of our 2 backtest steps"):
         same_steps(ours, peer.iloc[:1], "y")
+
+
+def test_panel_score_pools_steps_and_averages_each_series_mase() -> None:
+    """Series b is series a doubled: equal MASE, twice the MAE; the pooled MAE weighs every step alike."""
+    from types import SimpleNamespace
+
+    from lightning_lstm.data.frame import SeriesFrame
+    from scripts.forecast_panel import panel_score
+
+    a = hourly([0, 10, 0, 10, 0, 10, 1, 9, 1, 9])
+    b = a * 2
+    parts = [
+        backtest(series, 5, forecast).rename(columns={"y": "departures", "y_true": "departures_true"}).assign(series=s)
+        for s, series, forecast in (("a", a, [1.0, 10.0, 2.0, 9.0]), ("b", b, [2.0, 20.0, 4.0, 18.0]))
+    ]
+    frame = SeriesFrame(
+        values=np.concatenate([a.to_numpy(), b.to_numpy()]).astype(np.float32)[:, None],
+        columns=["departures"],
+        series_names=["a", "b"],
+        offsets=np.array([0, 10, 20]),
+        times=np.concatenate([a.index, b.index]),
+        is_datetime=True,
+        time_step=HOUR,
+        source="test",
+    )
+    data = SimpleNamespace(frame=frame, bounds=SimpleNamespace(val_row=np.array([8, 18])))  # 8 training rows each
+    result = panel_score(pd.concat(parts), data, {"day": 2, "week": 4})
+    assert result["series"] == 2 and result["steps"] == 8
+    assert result["mae"] == pytest.approx((0.5 * 4 + 1.0 * 4) / 8)
+    assert result["naive_day"] == pytest.approx((1.0 * 4 + 2.0 * 4) / 8) and result["ratio_day"] == pytest.approx(0.5)
+    # training scale of a: the 2-step naive over 0, 10, 0, 10, 0, 10, 1, 9 errs 1/3 on average (b: 2/3)
+    assert result["mase"] == pytest.approx(0.5 / (1 / 3))
+    assert result["series_beaten"] == (1.0 if result["ratio_best"] < 1 else 0.0)  # both series alike
