@@ -38,6 +38,7 @@ def test_the_console_script_exits_0_after_a_fit_and_prints_no_object(tmp_path: P
     assert "object at 0x" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # ~11 s: make test stays under 5 minutes; .ci/run runs the slow tier after it
 def test_a_user_error_prints_one_message_and_exits_2_and_the_variable_shows_the_traceback(tmp_path: Path):
     args = ["fit", "--config", str(REPO / "configs/default.yaml"), "--data.lookback=0"]
     result = run_script(tmp_path, *args)

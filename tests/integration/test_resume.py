@@ -138,6 +138,7 @@ def kill_at_checkpoint(save_dir: Path, csv: Path) -> Path:
     return save_dir / "default" / "version_0" / "checkpoints" / "last.ckpt"
 
 
+@pytest.mark.slow  # ~11 s: make test stays under 5 minutes; .ci/run runs the slow tier after it
 def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run(tmp_path: Path) -> None:
     csv = write_series(tmp_path / "series.csv")
     build_cli(fit_args(tmp_path / "whole", csv))

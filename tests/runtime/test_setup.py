@@ -52,26 +52,20 @@ def test_apply_runtime_sets_the_fill_flag_both_ways():
         torch.set_flush_denormal(False)
 
 
-SUBNORMAL = """
-import json, sys, torch
-from lightning_lstm.runtime.setup import apply_runtime
-apply_runtime(True, 1, {}, flush_denormal=sys.argv[1] == "1")
-tiny = torch.full((4,), 1e-39)  # subnormal in float32 (below 1.18e-38)
-print(json.dumps({"stored": tiny[0].item(), "doubled": (tiny * 2)[0].item(), "supported": torch.set_flush_denormal(True)}))
-"""
-
-
 def test_runtime_flushes_subnormal_floats_to_zero_by_default_and_keeps_them_when_asked():
-    def run(flush: bool) -> dict:
-        done = subprocess.run([sys.executable, "-c", SUBNORMAL, "1" if flush else "0"], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    kept, flushed = run(False), run(True)
-    assert kept["doubled"] == pytest.approx(2e-39, rel=1e-3)  # the slow path: a subnormal result, kept
-    if not flushed["supported"]:
-        pytest.skip("this CPU has no flush-to-zero mode")
-    assert flushed["stored"] == 0.0 and flushed["doubled"] == 0.0  # read as zero, and never produced
+    threads = torch.get_num_threads()
+    tiny = torch.full((4,), 1e-39)  # subnormal in float32 (below 1.18e-38)
+    try:
+        apply_runtime(True, None, {}, flush_denormal=False)
+        assert (tiny * 2)[0].item() == pytest.approx(2e-39, rel=1e-3)  # the slow path: a subnormal result, kept
+        apply_runtime(True, None, {})  # the default
+        if not torch.set_flush_denormal(True):
+            pytest.skip("this CPU has no flush-to-zero mode")
+        assert (tiny * 2)[0].item() == 0.0  # read as zero, and never produced
+    finally:
+        torch.set_flush_denormal(False)  # torch's default, for the other tests
+        torch.utils.deterministic.fill_uninitialized_memory = True
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.slow
