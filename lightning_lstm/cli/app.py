@@ -3,7 +3,8 @@
 ``python -m lightning_lstm fit --config configs/default.yaml`` (also ``validate``, ``test``, ``predict``,
 ``--print_config``, ``--version``; the entry point, lightning_lstm/__main__.py, runs ``doctor`` beside them). Each
 always-on callback has its own config group: ``checkpoint``, ``lr_monitor``, ``progress_bar``, ``spikes``,
-``forecast_plot``, ``predictions``; ``runtime`` holds the allocator and thread settings. Checkpoints: lightning_lstm/cli/checkpoints.py.
+``forecast_plot``, ``predictions``; ``runtime`` holds the allocator, thread and subnormal-float settings. Checkpoints:
+lightning_lstm/cli/checkpoints.py.
 """
 
 from __future__ import annotations
