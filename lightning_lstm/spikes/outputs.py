@@ -109,7 +109,8 @@ def write_layout(writer, clipping: bool) -> None:
 def clip_norm(trainer) -> float | None:
     """``trainer.gradient_clip_val`` when it clips the norm (the chart's units), else ``None``."""
     value, algorithm = trainer.gradient_clip_val, trainer.gradient_clip_algorithm
-    return float(value) if value and str(algorithm or "norm") == "norm" else None
+    # Lightning holds a GradClipAlgorithmType: equal to "norm", though its str() is "GradClipAlgorithmType.NORM"
+    return float(value) if value and (algorithm is None or algorithm == "norm") else None
 
 
 def finite_or_zero(value: float | None) -> float:

@@ -92,3 +92,19 @@ def test_loss_with_spikes_image_in_tensorboard_and_the_run_folder(spiked_run):
         assert epoch_lines == [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH]
         assert ax.lines[0].get_xydata().shape == (STEPS, 2)  # every step's loss
         assert ax.get_title() == f"Loss with spikes: 1 spikes in {STEPS} steps, 3 epochs"
+
+
+def test_the_clip_value_line_is_drawn_when_the_config_names_the_norm_algorithm():
+    """configs/default.yaml sets ``gradient_clip_algorithm: norm``; Lightning stores it as an enum whose str() is not
+    "norm" (the line was missing from every run of that config)."""
+    import lightning.pytorch as pl
+
+    from lightning_lstm.spikes.outputs import clip_norm
+
+    def clip(**settings) -> float | None:
+        return clip_norm(pl.Trainer(logger=False, enable_checkpointing=False, **settings))
+
+    assert clip(gradient_clip_val=1.0, gradient_clip_algorithm="norm") == 1.0
+    assert clip(gradient_clip_val=0.5) == 0.5  # Lightning's default algorithm: the norm
+    assert clip(gradient_clip_val=1.0, gradient_clip_algorithm="value") is None  # not the norm's units
+    assert clip() is None
